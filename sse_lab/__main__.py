@@ -1,0 +1,56 @@
+"""`python -m sse_lab serve`: the lab server on a port of your choosing, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import replace
+
+from aiohttp import web
+
+from sse_lab.config import TOKEN_DELAY, Settings, Upstream
+from sse_lab.launch import bind
+from sse_lab.server.app import SERVER_OPTIONS, create_app
+
+
+def _token(text: str) -> tuple[str, str]:
+    name, sep, token = text.partition("=")
+    if not sep or not name or not token:
+        raise argparse.ArgumentTypeError(f"expected NAME=TOKEN, got {text!r}")
+    return name, token
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line of CONTRACT.md."""
+    parser = argparse.ArgumentParser(prog="python -m sse_lab", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the lab: demo stream, chat, built-in model")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--token", type=_token, action="append", metavar="NAME=TOKEN", default=[])
+    serve.add_argument("--db", default="sse_lab.db", help="SQLite file for the answers")
+    serve.add_argument(
+        "--token-delay", type=float, default=TOKEN_DELAY, help="built-in model pace, s"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve until interrupted; print the URL and the tokens it accepts."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    settings = Settings(db_path=args.db, upstream=Upstream.from_env(), token_delay=args.token_delay)
+    if args.token:
+        settings = replace(settings, users=dict(args.token))
+    sock, url, settings = bind(settings, args.host, args.port)
+    model = settings.upstream.model
+    where = "built in" if settings.upstream.base_url == f"{url}/v1" else settings.upstream.base_url
+    print(f"SSE Lab serving on {url}  (model {model}, {where}; answers in {args.db})")
+    for user, token in settings.users.items():
+        print(f"  user {user}: Authorization: Bearer {token}")
+    print("Ctrl-C stops it.", flush=True)
+    web.run_app(create_app(settings), sock=sock, print=None, **SERVER_OPTIONS)
+
+
+if __name__ == "__main__":
+    main()

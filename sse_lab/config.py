@@ -1,0 +1,52 @@
+"""The server's settings: one frozen value built once, from arguments or the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+
+TOKEN_DELAY = 0.03  # seconds between the built-in model's tokens: the pace of a real LLM
+
+
+def demo_tokens() -> dict[str, str]:
+    """Two demo users with fresh random tokens: enough to show isolation between users."""
+    return {name: f"tok_{secrets.token_urlsafe(12)}" for name in ("alice", "bob")}
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """Where answers come from: an OpenAI-compatible endpoint (the built-in model by default)."""
+
+    base_url: str | None = None  # None: this server's own /v1
+    api_key: str = "sse-lab"
+    model: str = "sse-lab-tiny"
+
+    @classmethod
+    def from_env(cls) -> Upstream:
+        """A real provider when OPENAI_API_KEY is set, else the built-in model."""
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key:
+            return cls()
+        return cls(
+            base_url=os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+            api_key=key,
+            model=os.environ.get("SSE_LAB_MODEL", "gpt-4o-mini"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a running lab server needs to know; defaults suit a notebook."""
+
+    users: dict[str, str] = field(default_factory=demo_tokens)  # user name -> bearer token
+    db_path: str = ":memory:"  # SQLite file of the answer store
+    upstream: Upstream = field(default_factory=Upstream)
+    token_delay: float = TOKEN_DELAY  # built-in model pace (0 for tests and benchmarks)
+    heartbeat: float = 15.0  # seconds of silence before a `:` comment line on a stream
+    retry_ms: int = 2000  # the `retry:` field sent at the start of each stream
+    max_tokens: int = 512  # an answer's length limit
+    max_seconds: float = 120.0  # an answer's time limit
+    max_prompt_chars: int = 16_000  # POST /new: longer prompts get 413
+    max_url_bytes: int = 8190  # GET /ask: longer URLs get 414, as behind Apache or nginx
+    request_log_size: int = 50  # how many recent requests /debug/requests remembers

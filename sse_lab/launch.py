@@ -1,0 +1,112 @@
+"""Start and stop the whole lab server from a notebook cell (or a test, or the command line).
+
+The server runs on an event loop of its own in a daemon thread: the kernel's loop stays
+free, so both `await`-style clients and blocking ones (httpx, requests) work from a cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from aiohttp import web
+
+from sse_lab.config import Settings
+from sse_lab.server.app import create_app, runner_for
+from sse_lab.server.state import ANSWERS, MODEL_STREAMS, OPEN_STREAMS, REQUEST_LOG
+
+
+def bind(
+    settings: Settings, host: str = "127.0.0.1", port: int = 0
+) -> tuple[socket.socket, str, Settings]:
+    """A listening socket, its URL, and the settings with the upstream defaulting to this server."""
+    sock = socket.create_server((host, port), reuse_port=False)
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    if settings.upstream.base_url is None:
+        settings = replace(settings, upstream=replace(settings.upstream, base_url=f"{url}/v1"))
+    return sock, url, settings
+
+
+@dataclass
+class LabServer:
+    """A running lab server: where it is, who may use it, what it saw; `stop()` ends it."""
+
+    url: str
+    settings: Settings
+    _loop: asyncio.AbstractEventLoop = field(repr=False)
+    _runner: web.AppRunner = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        """The demo users' bearer tokens, by user name."""
+        return dict(self.settings.users)
+
+    def auth_header(self, user: str = "alice") -> dict[str, str]:
+        """`{"Authorization": "Bearer ..."}` for one of the users."""
+        return {"Authorization": f"Bearer {self.settings.users[user]}"}
+
+    def seen_requests(self, path: str = "") -> list[dict[str, Any]]:
+        """The recent requests as the server saw them (tokens masked), newest last."""
+        log = self._runner.app[REQUEST_LOG]
+        return [r for r in list(log) if r["url"].startswith(path)]
+
+    def open_model_streams(self) -> int:
+        """How many streams the built-in model is writing right now."""
+        return len(self._runner.app[MODEL_STREAMS])
+
+    def running_answers(self) -> int:
+        """How many answers are being generated right now."""
+        return self._runner.app[ANSWERS].running
+
+    def open_streams(self) -> int:
+        """How many SSE responses the server is writing right now."""
+        return len(self._runner.app[OPEN_STREAMS])
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is still serving."""
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Close every stream and connection, then the loop; safe to call twice."""
+        if not self.running:
+            return
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
+
+    def __enter__(self) -> LabServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def start_server(
+    settings: Settings | None = None, *, host: str = "127.0.0.1", port: int = 0, **changes: Any
+) -> LabServer:
+    """Start the lab server on a free port; `changes` override Settings fields, e.g.
+    `start_server(token_delay=0.05, db_path="lab.db")`."""
+    sock, url, settings = bind(replace(settings or Settings(), **changes), host, port)
+    runner = runner_for(create_app(settings))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="sse-lab-server", daemon=True)
+    thread.start()
+
+    async def start() -> None:
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+
+    try:
+        asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
+    except BaseException:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        sock.close()
+        raise
+    return LabServer(url, settings, loop, runner, thread)

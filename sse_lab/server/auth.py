@@ -1,0 +1,49 @@
+"""Bearer tokens: from the `Authorization` header, or `?token=` for a native EventSource."""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from aiohttp import web
+
+from sse_lab.server.state import SETTINGS
+
+_TOKEN_IN_QUERY = re.compile(r"(?<=[?&]token=)[^&#]*")
+_CREDENTIAL = re.compile(r"^(\S+\s+).+$")
+
+
+def current_user(request: web.Request) -> str | None:
+    """The user whose token the request carries, or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        token = request.query.get("token", "")
+    token = token.strip()
+    if not token:
+        return None
+    for user, known in request.app[SETTINGS].users.items():
+        if hmac.compare_digest(token.encode(), known.encode()):
+            return user
+    return None
+
+
+def require_user(request: web.Request) -> str:
+    """The request's user; a 401 JSON error if the token is missing or wrong."""
+    user = current_user(request)
+    if user is None:
+        raise web.HTTPUnauthorized(
+            text="missing or wrong token: send 'Authorization: Bearer TOKEN' (or ?token=TOKEN)",
+            headers={"WWW-Authenticate": 'Bearer realm="sse-lab"'},
+        )
+    return user
+
+
+def mask_url(path_qs: str) -> str:
+    """The URL with any `token=` value hidden, for logs."""
+    return _TOKEN_IN_QUERY.sub("***", path_qs)
+
+
+def mask_authorization(value: str) -> str:
+    """An Authorization header with its credential hidden, for logs."""
+    return _CREDENTIAL.sub(r"\1***", value) if value else value

@@ -1,0 +1,110 @@
+"""The chat design: `POST /new` stores a prompt, `GET /sse/{id}` streams its answer.
+
+Also `GET /ask?prompt=`, the query-string design it replaces, and `DELETE /sse/{id}`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from sse_lab.answers import AnswerService
+from sse_lab.server.auth import require_user
+from sse_lab.server.errors import error_response
+from sse_lab.server.state import ANSWERS, SETTINGS
+from sse_lab.server.streams import HEARTBEAT, answer_event, event_stream, parse_last_event_id
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/new")
+async def new_answer(request: web.Request) -> web.Response:
+    """Store the prompt, start its answer, return where to stream it from."""
+    user = require_user(request)
+    if request.content_type != "application/json":
+        return error_response(415, "send the prompt as JSON: Content-Type: application/json")
+    try:
+        body: Any = await request.json()
+    except json.JSONDecodeError:
+        return error_response(400, "the body is not valid JSON")
+    prompt = body.get("prompt") if isinstance(body, dict) else None
+    if not isinstance(prompt, str) or not prompt.strip():
+        return error_response(400, 'the body needs a non-empty string field "prompt"')
+    limit = request.app[SETTINGS].max_prompt_chars
+    if len(prompt) > limit:
+        return error_response(413, f"the prompt has {len(prompt)} characters; at most {limit}")
+    answer = await request.app[ANSWERS].start(user, prompt)
+    return web.json_response(
+        {"id": answer.id, "stream_url": f"/sse/{answer.id}"},
+        status=201,
+        headers={"Location": f"/sse/{answer.id}"},
+    )
+
+
+@routes.get("/sse/{id}")
+async def stream_answer(request: web.Request) -> web.StreamResponse:
+    """Stream the answer from where this reader left off; 204 when nothing is left."""
+    answers = request.app[ANSWERS]
+    answer_id = await _own_answer_id(request)
+    after = parse_last_event_id(request)
+    progress = await answers.store.read(answer_id, after)
+    if progress.status != "running" and after > progress.last_seq:
+        return web.Response(status=204)  # the reader saw the end: a browser stops reconnecting
+    return await _stream(request, answers, answer_id, after)
+
+
+@routes.delete("/sse/{id}")
+async def stop_answer(request: web.Request) -> web.Response:
+    """Stop generating: the answer's readers end with `done`, finish_reason `stopped`."""
+    answer_id = await _own_answer_id(request)
+    if not await request.app[ANSWERS].stop(answer_id):
+        return error_response(409, "this answer had already finished")
+    return web.json_response({"id": answer_id, "finish_reason": "stopped"})
+
+
+@routes.get("/ask")
+async def ask(request: web.Request) -> web.StreamResponse:
+    """The query-string design: the prompt rides in the URL, its answer comes straight back.
+
+    The answer lives only as long as this request: a client that leaves stops it.
+    """
+    settings = request.app[SETTINGS]
+    url_bytes = len(request.raw_path.encode())
+    if url_bytes > settings.max_url_bytes:
+        return error_response(
+            414,
+            f"the URL has {url_bytes} bytes; this server takes at most {settings.max_url_bytes}",
+        )
+    if "Last-Event-ID" in request.headers:
+        return web.Response(status=204)  # an EventSource reconnecting: there is nothing to resume
+    prompt = request.query.get("prompt", "")
+    if not prompt.strip():
+        return error_response(400, "add the question as ?prompt=...")
+    answers = request.app[ANSWERS]
+    answer = await answers.start("anonymous", prompt)
+    try:
+        return await _stream(request, answers, answer.id, 0)
+    finally:
+        await answers.stop(answer.id)
+
+
+async def _own_answer_id(request: web.Request) -> str:
+    """The `{id}` of the URL if the user owns it; 404 alike for others' ids and unknown ones."""
+    user = require_user(request)
+    answer_id = request.match_info["id"]
+    answer = await request.app[ANSWERS].store.get(answer_id)
+    if answer is None or answer.owner != user:
+        raise web.HTTPNotFound(text=f"no answer {answer_id!r} for this user")
+    return answer_id
+
+
+async def _stream(
+    request: web.Request, answers: AnswerService, answer_id: str, after: int
+) -> web.StreamResponse:
+    idle = request.app[SETTINGS].heartbeat
+    async with event_stream(request) as response:
+        async for item in answers.follow(answer_id, after, idle):
+            await response.write(HEARTBEAT if item is None else answer_event(item))
+    return response

@@ -1,0 +1,45 @@
+"""Every error a client sees is JSON `{"error": "..."}` with a fitting status, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+log = logging.getLogger("sse_lab.server")
+
+
+def error_response(status: int, message: str, **headers: str) -> web.Response:
+    """The one shape of an error: a status and a sentence for a person."""
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn aiohttp's plain-text HTTP errors and unexpected exceptions into JSON errors."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        headers: dict[str, Any] = {
+            k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")
+        }
+        return error_response(exc.status, _sentence(exc), **headers)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal server error")
+
+
+def _sentence(exc: web.HTTPException) -> str:
+    text = (exc.text or "").strip()
+    # aiohttp's default body repeats "405: Method Not Allowed"; say something more useful.
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return f"method {exc.method} not allowed here; use {', '.join(sorted(exc.allowed_methods))}"
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return "request body too large"
+    if isinstance(exc, web.HTTPNotFound) and text.startswith("404"):
+        return "not found"
+    return text or exc.reason

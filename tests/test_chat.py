@@ -1,0 +1,215 @@
+"""The POST-id-then-SSE design over a real socket: POST /new, GET /sse/{id}, DELETE /sse/{id}."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from conftest import read_events
+
+from sse_lab.launch import LabServer, start_server
+from sse_lab.model import answer_tokens
+from sse_lab.store import RESTART_ERROR
+
+PROMPT = "How does an EventSource reconnect?"
+
+
+async def ask(
+    lab: LabServer, http: aiohttp.ClientSession, prompt: str = PROMPT, user: str = "alice"
+) -> str:
+    async with http.post(
+        f"{lab.url}/new", json={"prompt": prompt}, headers=lab.auth_header(user)
+    ) as response:
+        assert response.status == 201
+        body = await response.json()
+    assert body["stream_url"] == f"/sse/{body['id']}"
+    return str(body["id"])
+
+
+async def stream(
+    lab: LabServer,
+    http: aiohttp.ClientSession,
+    answer_id: str,
+    last_event_id: int | None = None,
+    user: str = "alice",
+) -> list:
+    headers = lab.auth_header(user)
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = str(last_event_id)
+    async with http.get(f"{lab.url}/sse/{answer_id}", headers=headers) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "text/event-stream"
+        assert response.headers["Cache-Control"] == "no-cache"
+        assert response.headers["X-Accel-Buffering"] == "no"
+        return await read_events(response)
+
+
+def fields(events: list) -> list[tuple[str, str, str]]:
+    """What a reader acts on (the `retry` hint rides on whichever event comes first)."""
+    return [(e.event, e.id, e.data) for e in events]
+
+
+def text_of(events: list) -> str:
+    return "".join(json.loads(e.data)["delta"] for e in events if e.event == "message")
+
+
+async def test_the_streamed_answer_is_the_models_answer_numbered_from_one(lab, http) -> None:
+    events = await stream(lab, http, await ask(lab, http))
+
+    *deltas, done = events
+    assert [e.id for e in deltas] == [str(n) for n in range(1, len(deltas) + 1)]
+    assert text_of(deltas) == "".join(answer_tokens(PROMPT))
+    assert (done.event, json.loads(done.data)) == ("done", {"finish_reason": "stop"})
+
+
+async def test_a_reader_resuming_from_any_event_gets_exactly_the_rest(lab, http) -> None:
+    answer_id = await ask(lab, http)
+    whole = await stream(lab, http, answer_id)
+    for seen in range(len(whole)):
+        rest = await stream(lab, http, answer_id, last_event_id=seen)
+        assert fields(rest) == fields(whole[seen:]), f"resuming after event {seen}"
+
+
+async def test_a_reconnect_after_done_gets_204(lab, http) -> None:
+    answer_id = await ask(lab, http)
+    done = (await stream(lab, http, answer_id))[-1]
+    headers = {**lab.auth_header(), "Last-Event-ID": done.id}
+    async with http.get(f"{lab.url}/sse/{answer_id}", headers=headers) as response:
+        assert response.status == 204
+
+
+async def test_two_readers_of_one_answer_see_the_same_events(tmp_path: Path) -> None:
+    with start_server(token_delay=0.005, db_path=str(tmp_path / "lab.db")) as lab:
+        async with aiohttp.ClientSession() as http:
+            answer_id = await ask(lab, http)
+            first, second = await asyncio.gather(
+                stream(lab, http, answer_id), stream(lab, http, answer_id)
+            )
+    assert first == second
+    assert first[-1].event == "done"
+
+
+async def test_stop_generating_ends_readers_with_stopped_and_closes_upstream(
+    tmp_path: Path,
+) -> None:
+    with start_server(token_delay=0.05, db_path=str(tmp_path / "lab.db")) as lab:
+        async with aiohttp.ClientSession() as http:
+            answer_id = await ask(lab, http, "Tell me everything about SSE and WebSockets")
+            reader = asyncio.create_task(stream(lab, http, answer_id))
+            await asyncio.sleep(0.2)
+            async with http.delete(f"{lab.url}/sse/{answer_id}", headers=lab.auth_header()) as r:
+                assert r.status == 200
+                assert await r.json() == {"id": answer_id, "finish_reason": "stopped"}
+            events = await asyncio.wait_for(reader, 10)
+            async with http.delete(f"{lab.url}/sse/{answer_id}", headers=lab.auth_header()) as r:
+                assert r.status == 409
+        assert events[-1].event == "done"
+        assert json.loads(events[-1].data) == {"finish_reason": "stopped"}
+        assert (
+            0 < len(events) - 1 < len(answer_tokens("Tell me everything about SSE and WebSockets"))
+        )
+        assert lab.open_model_streams() == 0
+
+
+async def test_answers_survive_a_restart_and_a_cut_answer_ends_with_an_error(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "lab.db")
+    with start_server(token_delay=0, db_path=db) as lab:
+        async with aiohttp.ClientSession() as http:
+            answer_id = await ask(lab, http)
+            before = await stream(lab, http, answer_id)
+        tokens = lab.tokens
+    with start_server(token_delay=0, db_path=db, users=tokens) as lab:
+        async with aiohttp.ClientSession() as http:
+            assert await stream(lab, http, answer_id) == before
+
+    with start_server(token_delay=0.5, db_path=db, users=tokens) as lab:
+        async with aiohttp.ClientSession() as http:
+            cut_id = await ask(lab, http)
+            deadline = time.monotonic() + 10
+            while not (await stream_prefix(lab, http, cut_id)) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+    with start_server(token_delay=0, db_path=db, users=tokens) as lab:
+        async with aiohttp.ClientSession() as http:
+            events = await stream(lab, http, cut_id)
+    assert events[-1].event == "error"
+    assert json.loads(events[-1].data)["message"] in (RESTART_ERROR, "the server stopped")
+    assert text_of(events) == "".join(answer_tokens(PROMPT))[: len(text_of(events))]
+    assert text_of(events)
+
+
+async def stream_prefix(lab: LabServer, http: aiohttp.ClientSession, answer_id: str) -> int:
+    """How many deltas the answer has so far (reads one event, then leaves)."""
+    async with http.get(f"{lab.url}/sse/{answer_id}", headers=lab.auth_header()) as response:
+        async for line in response.content:
+            if line.startswith(b"id:"):
+                return 1
+    return 0
+
+
+async def test_another_users_answer_is_not_found(lab, http) -> None:
+    answer_id = await ask(lab, http, user="alice")
+    for method in ("GET", "DELETE"):
+        async with http.request(
+            method, f"{lab.url}/sse/{answer_id}", headers=lab.auth_header("bob")
+        ) as r:
+            assert r.status == 404
+            assert "error" in await r.json()
+
+
+async def test_the_token_may_ride_in_the_query_for_a_native_event_source(lab, http) -> None:
+    answer_id = await ask(lab, http)
+    token = lab.tokens["alice"]
+    async with http.get(f"{lab.url}/sse/{answer_id}?token={token}") as response:
+        events = await read_events(response)
+    assert events[-1].event == "done"
+    assert all(token not in r["url"] for r in lab.seen_requests())
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "token", "body", "status"),
+    [
+        ("POST", "/new", None, {"json": {"prompt": "hi"}}, 401),
+        ("POST", "/new", "wrong", {"json": {"prompt": "hi"}}, 401),
+        ("POST", "/new", "alice", {"data": "prompt=hi"}, 415),
+        ("POST", "/new", "alice", {"data": "{not json", "headers": JSON}, 400),
+        ("POST", "/new", "alice", {"json": ["prompt"]}, 400),
+        ("POST", "/new", "alice", {"json": {"prompt": ""}}, 400),
+        ("POST", "/new", "alice", {"json": {"prompt": 42}}, 400),
+        ("POST", "/new", "alice", {"json": {"prompt": "x" * 20_000}}, 413),
+        ("POST", "/new", "alice", {"data": "x" * (2 << 20), "headers": JSON}, 413),
+        ("PUT", "/new", "alice", {"json": {"prompt": "hi"}}, 405),
+        ("GET", "/sse/ans_unknown", "alice", {}, 404),
+        ("GET", "/sse/ans_unknown", None, {}, 401),
+        ("GET", "/sse?count=0", None, {}, 400),
+        ("GET", "/sse?interval_ms=abc", None, {}, 400),
+        ("GET", "/ask", None, {}, 400),
+        ("GET", "/nowhere", None, {}, 404),
+    ],
+)
+async def test_bad_input_gets_a_clear_json_error(lab, http, method, path, token, body, status):
+    headers = dict(body.get("headers", {}))
+    if token:
+        headers["Authorization"] = f"Bearer {lab.tokens.get(token, token)}"
+    payload = {k: v for k, v in body.items() if k != "headers"}
+    async with http.request(method, lab.url + path, headers=headers, **payload) as response:
+        assert response.status == status
+        assert response.content_type == "application/json"
+        error = (await response.json())["error"]
+    assert isinstance(error, str) and error
+    assert "Traceback" not in error
+
+
+async def test_a_bad_last_event_id_is_a_400(lab, http) -> None:
+    answer_id = await ask(lab, http)
+    headers = {**lab.auth_header(), "Last-Event-ID": "seven"}
+    async with http.get(f"{lab.url}/sse/{answer_id}", headers=headers) as response:
+        assert response.status == 400

@@ -1,0 +1,69 @@
+"""Starting the lab from a cell or a shell: blocking clients work, stop is clean, serve runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import openai
+
+from sse_lab.config import Upstream
+from sse_lab.launch import start_server
+from sse_lab.model import answer_tokens
+
+
+def test_blocking_clients_work_against_the_in_process_server(lab) -> None:
+    with httpx.stream("GET", f"{lab.url}/sse?count=3&interval_ms=0") as response:
+        body = b"".join(response.iter_bytes())
+    assert body.count(b"\ndata: ") == 4  # three events and `done`
+
+    client = openai.OpenAI(base_url=f"{lab.url}/v1", api_key="anything")
+    reply = client.chat.completions.create(
+        model="sse-lab-tiny", messages=[{"role": "user", "content": "What is SSE?"}]
+    )
+    assert reply.choices[0].message.content == "".join(answer_tokens("What is SSE?"))
+
+
+def test_a_stopped_server_can_be_started_again_on_the_same_database(tmp_path: Path) -> None:
+    db = str(tmp_path / "lab.db")
+    first = start_server(token_delay=0, db_path=db)
+    first.stop()
+    first.stop()  # a second stop is harmless
+    assert not first.running
+    with start_server(token_delay=0, db_path=db) as second:
+        assert httpx.get(f"{second.url}/v1/models").status_code == 200
+
+
+def test_the_upstream_is_the_built_in_model_unless_an_api_key_is_set(monkeypatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert Upstream.from_env().base_url is None
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("SSE_LAB_MODEL", "some-model")
+    assert Upstream.from_env() == Upstream("http://127.0.0.1:9/v1", "sk-test", "some-model")
+
+
+def test_python_m_sse_lab_serve_prints_url_and_tokens_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    command = [sys.executable, "-m", "sse_lab", "serve", "--port", "0", "--db"]
+    command += [str(tmp_path / "lab.db"), "--token", "carol=s3cret"]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert server.stdout is not None
+        url = re.search(r"http://127\.0\.0\.1:\d+", server.stdout.readline())
+        assert url, "the first line names the URL"
+        assert "carol: Authorization: Bearer s3cret" in server.stdout.readline()
+        new = httpx.post(
+            f"{url[0]}/new", json={"prompt": "hi"}, headers={"Authorization": "Bearer s3cret"}
+        )
+        assert new.status_code == 201
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=20) == 0
+    finally:
+        server.kill()
+        server.communicate()

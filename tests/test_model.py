@@ -1,0 +1,84 @@
+"""The built-in model: deterministic tokens, answers chosen by the topics a prompt names."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sse_lab.model import answer_tokens, tokenize
+
+
+def answer(prompt: str) -> str:
+    return "".join(answer_tokens(prompt))
+
+
+@given(st.text())
+def test_tokens_join_back_to_the_exact_text(text: str) -> None:
+    assert "".join(tokenize(text)) == text
+
+
+def test_tokens_are_word_pieces_with_their_leading_space() -> None:
+    assert tokenize("Server-Sent Events let EventSource") == [
+        "Server",
+        "-",
+        "Sent",
+        " Events",
+        " let",
+        " Event",
+        "Source",
+    ]
+
+
+def test_the_same_prompt_always_gets_the_same_tokens() -> None:
+    prompt = "How does reconnection work?"
+    assert answer_tokens(prompt) == answer_tokens(prompt)
+
+
+def test_keywords_match_whatever_the_case() -> None:
+    assert answer("HOW DO WEBSOCKETS COMPARE?") == answer("how do websockets compare?")
+
+
+def test_a_reconnection_question_gets_last_event_id_and_retry() -> None:
+    text = answer("How does the browser reconnect after a drop?")
+    assert "Last-Event-ID" in text
+    assert "retry" in text
+    assert "204 No Content" in text
+
+
+def test_an_eventsource_limits_question_mentions_get_and_headers() -> None:
+    text = answer("Can I send an Authorization header with EventSource?")
+    assert "GET" in text
+    assert "Authorization: Bearer" in text
+
+
+def test_the_http2_answer_names_the_six_connection_limit() -> None:
+    text = answer("Why does my seventh tab hang on HTTP/1.1?")
+    assert "six connections" in text
+    assert "HTTP/2" in text
+
+
+def test_a_prompt_naming_two_topics_gets_two_paragraphs() -> None:
+    paragraphs = answer("What is SSE, and how does it compare to WebSockets?").split("\n\n")
+    assert len(paragraphs) == 2
+    assert paragraphs[0].startswith("Server-Sent Events (SSE)")
+    assert "WebSockets are two-way" in paragraphs[1]
+
+
+def test_a_prompt_naming_many_topics_gets_at_most_two_paragraphs() -> None:
+    prompt = "Proxies, heartbeats, HTTP/2, WebSockets, reconnect, stop, polyfill, query string?"
+    assert len(answer(prompt).split("\n\n")) == 2
+
+
+def test_a_vague_sse_question_gets_the_basics() -> None:
+    assert answer("Tell me about SSE").startswith("Server-Sent Events (SSE) let a server push")
+
+
+def test_an_unrelated_prompt_is_quoted_back_with_a_suggestion() -> None:
+    text = answer("What is the capital of France and why is it so big?")
+    assert '"What is the capital of France and why..."' in text
+    assert "Last-Event-ID" in text
+
+
+def test_answers_are_a_stream_worth_of_tokens() -> None:
+    for prompt in ("What is SSE?", "Hello", "Why does nginx buffer my stream?"):
+        assert 40 <= len(answer_tokens(prompt)) <= 150

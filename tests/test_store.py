@@ -1,0 +1,95 @@
+"""The SQLite answer store: what routes and generation rely on."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from sse_lab.store import RESTART_ERROR, SQLiteAnswerStore
+
+
+async def test_an_answer_is_read_back_in_order_after_any_sequence_number() -> None:
+    store = SQLiteAnswerStore()
+    answer = await store.create("alice", "hi?")
+    for seq, text in enumerate(["Hel", "lo", "!"], 1):
+        await store.append(answer.id, seq, text)
+
+    assert (await store.read(answer.id, 0)).deltas == [(1, "Hel"), (2, "lo"), (3, "!")]
+    assert (await store.read(answer.id, 2)).deltas == [(3, "!")]
+    assert (await store.read(answer.id, 3)).deltas == []
+    assert (await store.read(answer.id, 3)).last_seq == 3
+
+
+async def test_finished_answers_are_read_from_the_database() -> None:
+    store = SQLiteAnswerStore()
+    answer = await store.create("alice", "hi?")
+    await store.append(answer.id, 1, "Hi")
+    assert await store.finish(answer.id, "done", "stop")
+
+    progress = await store.read(answer.id, 0)
+    assert progress.deltas == [(1, "Hi")]
+    assert (progress.status, progress.finish_reason, progress.last_seq) == ("done", "stop", 1)
+
+
+async def test_the_first_end_wins() -> None:
+    store = SQLiteAnswerStore()
+    answer = await store.create("alice", "hi?")
+    assert await store.finish(answer.id, "done", "stopped")
+    assert not await store.finish(answer.id, "done", "stop")
+    assert (await store.get(answer.id)).finish_reason == "stopped"  # type: ignore[union-attr]
+
+
+async def test_a_delta_out_of_order_is_refused() -> None:
+    store = SQLiteAnswerStore()
+    answer = await store.create("alice", "hi?")
+    with pytest.raises(ValueError, match="out of order"):
+        await store.append(answer.id, 2, "skipped one")
+
+
+async def test_ids_are_unguessable_and_unknown_ids_have_no_row() -> None:
+    store = SQLiteAnswerStore()
+    ids = {(await store.create("alice", "q")).id for _ in range(100)}
+    assert len(ids) == 100
+    assert all(i.startswith("ans_") and len(i) >= 26 for i in ids)
+    assert await store.get("ans_nope") is None
+
+
+async def test_wait_returns_when_a_delta_arrives_and_times_out_otherwise() -> None:
+    store = SQLiteAnswerStore()
+    answer = await store.create("alice", "q")
+    assert not await store.wait(answer.id, 0, timeout=0.01)
+
+    waiter = asyncio.create_task(store.wait(answer.id, 0, timeout=10))
+    await asyncio.sleep(0)
+    await store.append(answer.id, 1, "x")
+    assert await waiter
+    assert await store.wait(answer.id, 0, timeout=10)  # already there: no waiting
+
+
+async def test_wait_returns_when_the_answer_ends() -> None:
+    store = SQLiteAnswerStore()
+    answer = await store.create("alice", "q")
+    waiter = asyncio.create_task(store.wait(answer.id, 0, timeout=10))
+    await asyncio.sleep(0)
+    await store.finish(answer.id, "done", "stopped")
+    assert await waiter
+
+
+async def test_answers_survive_a_restart_and_a_cut_answer_says_why(tmp_path: Path) -> None:
+    path = str(tmp_path / "answers.db")
+    before = SQLiteAnswerStore(path)
+    done = await before.create("alice", "finished")
+    await before.append(done.id, 1, "all")
+    await before.finish(done.id, "done", "stop")
+    cut = await before.create("bob", "cut short")
+    await before.append(cut.id, 1, "half")
+    await before.close()
+
+    after = SQLiteAnswerStore(path)
+    assert (await after.read(done.id, 0)).status == "done"
+    progress = await after.read(cut.id, 0)
+    assert progress.deltas == [(1, "half")]
+    assert (progress.status, progress.error) == ("error", RESTART_ERROR)
+    assert (await after.get(cut.id)).owner == "bob"  # type: ignore[union-attr]
