@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -35,3 +37,13 @@ async def read_events(response: aiohttp.ClientResponse) -> list[ServerSentEvent]
     except aiohttp.ClientPayloadError:
         pass  # the connection was cut mid-response: keep what arrived
     return events
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    """Poll `condition` until it holds or `seconds` pass; whether it held."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True

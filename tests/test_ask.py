@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
-from conftest import read_events
+from conftest import read_events, until
 
 from sse_lab.launch import start_server
 from sse_lab.model import answer_tokens
-
-
-async def until(condition: Callable[[], bool], seconds: float = 10) -> bool:
-    """Poll `condition` until it holds or `seconds` pass; whether it held."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 async def test_ask_streams_the_answer_to_the_prompt_in_the_url(lab, http) -> None:
