@@ -181,7 +181,10 @@ class ChatView(widgets.VBox):
     def _set(self, **changes: object) -> None:
         for name, value in changes.items():
             setattr(self, name, value)
-        self.output.value = f"<div style='white-space: pre-wrap'>{html.escape(self.answer)}</div>"
+        self.output.value = (
+            "<div class='sse-lab-answer' style='white-space: pre-wrap'>"
+            f"{html.escape(self.answer)}</div>"
+        )
         self.status_line.value = self._status_html()
 
     def _status_html(self) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from sse_lab.launch import LabServer, start_server
 from sse_lab.sse import EventStreamParser, ServerSentEvent
@@ -47,3 +49,35 @@ async def until(condition: Callable[[], bool], seconds: float = 10) -> bool:
             return False
         await asyncio.sleep(0.02)
     return True
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+# A closed network: without these, Chromium keeps trying to reach Google's services.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def unavailable(reason: str) -> None:
+    """Browser tests may be skipped on a laptop, never in CI."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI must run the browser tests", pytrace=False)
+    pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the whole module: the system's, not a playwright download."""
+    if not CHROMIUM.exists():
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -7,14 +7,13 @@ a fetch-based reader, and its Stop button stops the answer on the server.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
@@ -22,38 +21,8 @@ from sse_lab.sse import EventStreamParser
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-# A closed network: without these, Chromium keeps trying to reach Google's services.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PROMPT = "How does reconnection with Last-Event-ID work?"
 WAIT_MS = 10_000  # the longest any single wait in the browser may take
-
-
-def unavailable(reason: str) -> None:
-    """Browser tests may be skipped on a laptop, never in CI."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI must run the browser tests", pytrace=False)
-    pytest.skip(f"BROWSER TESTS SKIPPED: {reason}")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole module: the system's, not a playwright download."""
-    if not CHROMIUM.exists():
-        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

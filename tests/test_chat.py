@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import read_events
+from conftest import read_events, until
 
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
@@ -112,7 +112,7 @@ async def test_stop_generating_ends_readers_with_stopped_and_closes_upstream(
         assert (
             0 < len(events) - 1 < len(answer_tokens("Tell me everything about SSE and WebSockets"))
         )
-        assert lab.open_model_streams() == 0
+        assert await until(lambda: lab.open_model_streams() == 0)
 
 
 async def test_answers_survive_a_restart_and_a_cut_answer_ends_with_an_error(
@@ -213,3 +213,21 @@ async def test_a_bad_last_event_id_is_a_400(lab, http) -> None:
     headers = {**lab.auth_header(), "Last-Event-ID": "seven"}
     async with http.get(f"{lab.url}/sse/{answer_id}", headers=headers) as response:
         assert response.status == 400
+
+
+async def test_an_answer_is_cut_at_max_tokens(tmp_path: Path) -> None:
+    with start_server(token_delay=0, max_tokens=5, db_path=str(tmp_path / "lab.db")) as lab:
+        async with aiohttp.ClientSession() as http:
+            events = await stream(lab, http, await ask(lab, http))
+    assert len(events) == 6
+    assert json.loads(events[-1].data) == {"finish_reason": "length"}
+
+
+async def test_an_answer_is_cut_at_max_seconds(tmp_path: Path) -> None:
+    slow = {"token_delay": 0.05, "max_seconds": 0.3, "db_path": str(tmp_path / "lab.db")}
+    with start_server(**slow) as lab:
+        async with aiohttp.ClientSession() as http:
+            events = await stream(lab, http, await ask(lab, http))
+        assert await until(lambda: lab.open_model_streams() == 0)
+    assert json.loads(events[-1].data) == {"finish_reason": "time_limit"}
+    assert 1 < len(events) < len(answer_tokens(PROMPT))

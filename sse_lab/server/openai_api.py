@@ -19,17 +19,12 @@ from aiohttp import web
 
 from sse_lab.model import answer_tokens, tokenize
 from sse_lab.server.state import MODEL_STREAMS, SETTINGS
+from sse_lab.server.streams import SSE_HEADERS
 from sse_lab.sse import ServerSentEvent
 
 routes = web.RouteTableDef()
 
 _T = TypeVar("_T")
-
-_STREAM_HEADERS = {
-    "Content-Type": "text/event-stream",
-    "Cache-Control": "no-cache",
-    "X-Accel-Buffering": "no",
-}
 
 
 class _InvalidRequest(Exception):
@@ -100,7 +95,7 @@ async def _stream(
     request: web.Request, chat: _ChatRequest, tokens: list[str], finish_reason: str
 ) -> web.StreamResponse:
     """Write the answer as `chat.completion.chunk` events, one token each, then `[DONE]`."""
-    response = web.StreamResponse(headers=_STREAM_HEADERS)
+    response = web.StreamResponse(headers=SSE_HEADERS)
     await response.prepare(request)
     head = _head(chat, "chat.completion.chunk")
     if chat.include_usage:
