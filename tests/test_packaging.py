@@ -1,0 +1,38 @@
+"""The two ways to install stay in step: pyproject.toml (pip, `make`), environment.yml (conda)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def normalized(requirement: str) -> str:
+    """`jupyterlab_widgets>=3.0` -> `jupyterlab-widgets>=3.0` (PEP 503 names, no spaces)."""
+    name, bound = re.match(r"\s*([A-Za-z0-9_.-]+)\s*(.*)", requirement).groups()  # type: ignore[union-attr]
+    return re.sub(r"[-_.]+", "-", name).lower() + bound.replace(" ", "")
+
+
+def pyproject_requirements() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        wanted += extra
+    return {normalized(r) for r in wanted}
+
+
+def conda_requirements() -> set[str]:
+    text = (ROOT / "environment.yml").read_text()
+    lines = text.split("dependencies:", 1)[1].splitlines()
+    listed = [line.strip()[2:] for line in lines if line.startswith("  - ")]
+    return {normalized(r) for r in listed if not r.startswith(("python", "pip"))}
+
+
+def test_environment_yml_lists_exactly_the_pyproject_dependencies() -> None:
+    assert conda_requirements() == pyproject_requirements()
+
+
+def test_environment_yml_installs_the_package_itself() -> None:
+    assert "      - -e ." in (ROOT / "environment.yml").read_text().splitlines()
