@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -162,13 +163,20 @@ async def test_another_users_answer_is_not_found(lab, http) -> None:
             assert "error" in await r.json()
 
 
-async def test_the_token_may_ride_in_the_query_for_a_native_event_source(lab, http) -> None:
+async def test_the_token_may_ride_in_the_query_and_is_never_logged(lab, http, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
     answer_id = await ask(lab, http)
     token = lab.tokens["alice"]
     async with http.get(f"{lab.url}/sse/{answer_id}?token={token}") as response:
         events = await read_events(response)
     assert events[-1].event == "done"
-    assert all(token not in r["url"] for r in lab.seen_requests())
+
+    assert f"/sse/{answer_id}?token=*** 200" in caplog.text.replace('"', "")
+    assert token not in caplog.text
+    seen = lab.seen_requests()
+    assert f"/sse/{answer_id}?token=***" in [r["url"] for r in seen]
+    assert token not in json.dumps(seen)
+    assert "Bearer ***" in [r["headers"].get("Authorization") for r in seen]
 
 
 JSON = {"Content-Type": "application/json"}
