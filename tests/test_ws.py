@@ -195,3 +195,13 @@ async def test_the_server_keeps_an_idle_socket_alive_with_pings(tmp_path: Path) 
                 ping = await ws.receive(timeout=10)
                 await ws.pong(ping.data)
     assert ping.type is aiohttp.WSMsgType.PING
+
+
+async def test_stopping_the_server_closes_open_sockets_going_away(tmp_path) -> None:
+    lab = start_server(token_delay=0, db_path=str(tmp_path / "lab.db"))
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{lab.url}/ws", headers=lab.auth_header())
+        await asyncio.to_thread(lab.stop)
+        message = await ws.receive(timeout=5)
+    assert message.type is aiohttp.WSMsgType.CLOSE
+    assert message.data == aiohttp.WSCloseCode.GOING_AWAY

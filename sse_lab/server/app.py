@@ -7,12 +7,19 @@ from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from sse_lab.answers import AnswerService, Limits
 from sse_lab.config import Settings
 from sse_lab.server import chat, demo, errors, openai_api, page, request_log, ws
-from sse_lab.server.state import ANSWERS, MODEL_STREAMS, OPEN_STREAMS, REQUEST_LOG, SETTINGS
+from sse_lab.server.state import (
+    ANSWERS,
+    MODEL_STREAMS,
+    OPEN_SOCKETS,
+    OPEN_STREAMS,
+    REQUEST_LOG,
+    SETTINGS,
+)
 from sse_lab.store import SQLiteAnswerStore
 
 log = logging.getLogger("sse_lab.server")
@@ -25,6 +32,7 @@ def create_app(settings: Settings) -> web.Application:
     app[REQUEST_LOG] = deque(maxlen=settings.request_log_size)
     app[MODEL_STREAMS] = set()
     app[OPEN_STREAMS] = set()
+    app[OPEN_SOCKETS] = set()
     app.cleanup_ctx.append(_answers)
     app.on_shutdown.append(_stop_answers)
     for group in (demo, chat, openai_api, request_log, ws, page):
@@ -44,8 +52,12 @@ async def _answers(app: web.Application) -> AsyncIterator[None]:
 
 async def _stop_answers(app: web.Application) -> None:
     # Before the server waits for open requests: end generation, so readers get their
-    # `error` event and the model's streams close, instead of the wait running out.
+    # `error` event and the model's streams close, and say goodbye on open WebSockets,
+    # instead of the wait running out.
     await app[ANSWERS].close()
+    sockets = app[OPEN_SOCKETS]
+    for socket in list(sockets):
+        await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
 def runner_for(app: web.Application) -> web.AppRunner:

@@ -18,5 +18,7 @@ ANSWERS: web.AppKey[AnswerService] = web.AppKey("answers")
 REQUEST_LOG: web.AppKey[deque[dict[str, Any]]] = web.AppKey("request_log")
 # The SSE responses being written right now: a client that left must not stay in here.
 OPEN_STREAMS: web.AppKey[set[web.StreamResponse]] = web.AppKey("open_streams")
+# The open WebSockets of /ws, closed with "going away" when the server shuts down.
+OPEN_SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("open_sockets")
 # Live streams of the built-in model, so tests can see a stopped answer stop upstream too.
 MODEL_STREAMS: web.AppKey[set[object]] = web.AppKey("model_streams")

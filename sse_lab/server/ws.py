@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from sse_lab.answers import AnswerService, Delta, End
 from sse_lab.server.auth import require_user
 from sse_lab.server.errors import error_response
-from sse_lab.server.state import ANSWERS, SETTINGS
+from sse_lab.server.state import ANSWERS, OPEN_SOCKETS, SETTINGS
 
 log = logging.getLogger("sse_lab.server")
 routes = web.RouteTableDef()
@@ -35,6 +35,7 @@ async def answer_socket(request: web.Request) -> web.StreamResponse:
         return error_response(400, "GET /ws needs a WebSocket upgrade (e.g. new WebSocket(url))")
     await ws.prepare(request)
     conversation = Conversation(ws, request.app[ANSWERS], user, settings.max_prompt_chars)
+    request.app[OPEN_SOCKETS].add(ws)
     try:
         async for message in ws:
             if message.type is WSMsgType.TEXT:
@@ -42,6 +43,7 @@ async def answer_socket(request: web.Request) -> web.StreamResponse:
             elif message.type is WSMsgType.BINARY:
                 await conversation.refuse(USAGE)
     finally:
+        request.app[OPEN_SOCKETS].discard(ws)
         await conversation.close()
     return ws
 

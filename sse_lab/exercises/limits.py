@@ -1,0 +1,70 @@
+"""Checks for notebook 04 (the limits of EventSource): URL bytes of `/ask`, masking a token.
+
+Each check runs the learner's function on a few cases, prints a verdict and returns
+whether every case passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+__all__ = ["check_ask_url_bytes", "check_mask_token"]
+
+# prompt -> bytes of `/ask?prompt=...` once percent-encoded as an HTML form would, with a hint
+_URL_BYTES_CASES: tuple[tuple[str, int, str], ...] = (
+    ("hi", 14, "`/ask?prompt=` alone is 12 bytes"),
+    ("hello world", 23, "a space is written as `+` (one byte)"),
+    ("a&b=c", 21, "`&` and `=` must be percent-encoded (`%26`, `%3D`): 3 bytes each"),
+    ("café", 21, "`é` is 2 bytes in UTF-8, and each byte becomes `%XX`: 6 bytes"),
+    ("日本語", 39, "each of these characters is 3 bytes in UTF-8, so 9 bytes once encoded"),
+    ("🙂", 24, "an emoji is 4 bytes in UTF-8: 12 bytes once encoded"),
+)
+
+# url -> the same url with the value of every `token` query parameter replaced by ***
+_MASK_CASES: tuple[tuple[str, str], ...] = (
+    ("/sse/ans_1?token=tok_secret", "/sse/ans_1?token=***"),
+    (
+        "http://127.0.0.1:8000/sse/ans_1?token=tok_secret&lang=en",
+        "http://127.0.0.1:8000/sse/ans_1?token=***&lang=en",
+    ),
+    ("/sse/ans_1?lang=en&token=tok_secret", "/sse/ans_1?lang=en&token=***"),
+    ("/sse/ans_1?token=tok_a&token=tok_b", "/sse/ans_1?token=***&token=***"),
+    ("/sse/ans_1?token=tok_secret#top", "/sse/ans_1?token=***#top"),
+    ("/ask?prompt=what+is+a+token", "/ask?prompt=what+is+a+token"),
+    ("/sse?count=3", "/sse?count=3"),
+)
+
+
+def check_ask_url_bytes(ask_url_bytes: Callable[[str], object]) -> bool:
+    """Whether `ask_url_bytes(prompt)` gives the byte length of `/ask?prompt=<encoded prompt>`."""
+    for prompt, expected, hint in _URL_BYTES_CASES:
+        try:
+            got = ask_url_bytes(prompt)
+        except Exception as error:
+            return _verdict(f"ask_url_bytes({prompt!r}) raised {error!r}")
+        if got is None:
+            return _verdict(f"ask_url_bytes({prompt!r}) returned None: return a number of bytes")
+        if got != expected:
+            return _verdict(
+                f"ask_url_bytes({prompt!r}) returned {got!r}, the server counts {expected} "
+                f"(hint: {hint})"
+            )
+    return _verdict(None, "ask_url_bytes counts bytes, not characters, as servers do")
+
+
+def check_mask_token(mask_token: Callable[[str], object]) -> bool:
+    """Whether `mask_token(url)` hides every `token=` value and leaves the rest of the URL alone."""
+    for url, expected in _MASK_CASES:
+        try:
+            got = mask_token(url)
+        except Exception as error:
+            return _verdict(f"mask_token({url!r}) raised {error!r}")
+        if got != expected:
+            return _verdict(f"mask_token({url!r}) returned {got!r}, expected {expected!r}")
+    return _verdict(None, "mask_token hides tokens and keeps everything else")
+
+
+def _verdict(problem: str | None, success: str = "") -> bool:
+    """Print ✅ with `success`, or ❌ with the first problem found; whether it passed."""
+    print(f"❌ not yet: {problem}" if problem else f"✅ {success}")
+    return problem is None

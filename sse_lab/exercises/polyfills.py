@@ -1,0 +1,163 @@
+"""Checks for notebook 05 (the polyfill workaround): reading an event stream answered to a POST,
+and collecting the text of an OpenAI-style `chat.completion.chunk` stream.
+
+`check_post_events` starts a small event-stream server of its own on 127.0.0.1 (a free
+port) that only answers a POST with the right header and JSON body, in awkward chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Final
+
+from aiohttp import web
+
+from sse_lab.sse import EventStreamParser, ServerSentEvent
+
+__all__ = ["check_collect_text", "check_post_events"]
+
+_TIMEOUT: Final = 10.0  # seconds a learner's function gets before the check gives up
+_TOKEN: Final = "check-token"
+_WORDS: Final = ("Server", "-Sent", " Events", " over", " POST")
+
+
+def _stream_bytes(words: list[str]) -> bytes:
+    """The test stream: one event per word, plus what trips a hand-made parser (CRLF, a
+    comment, a multi-line `data`, a named event)."""
+    head = b"retry: 1000\r\n: a comment to ignore\r\n"
+    events = b"".join(
+        ServerSentEvent(data=json.dumps({"word": word}), id=str(n)).encode()
+        for n, word in enumerate(words, 1)
+    )
+    tail = ServerSentEvent(data="two\nlines", event="done", id=str(len(words) + 1)).encode()
+    return head + events + tail
+
+
+async def _post_only_stream(request: web.Request) -> web.StreamResponse:
+    if request.headers.get("Authorization") != f"Bearer {_TOKEN}":
+        return web.json_response({"error": "send Authorization: Bearer <token>"}, status=401)
+    try:
+        body: Any = await request.json()
+    except ValueError:
+        body = None
+    words = body.get("words") if isinstance(body, dict) else None
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        return web.json_response({"error": 'send a JSON body {"words": [...]}'}, status=400)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    payload = _stream_bytes(words)
+    for start in range(0, len(payload), 7):  # 7-byte pieces: lines and events split anywhere
+        await response.write(payload[start : start + 7])
+    return response
+
+
+async def check_post_events(
+    post_events: Callable[[str, dict[str, Any], dict[str, str]], object],
+) -> bool:
+    """Whether `await post_events(url, body, headers)` POSTs the JSON body with the headers
+    and returns every event of the streamed response, parsed as a browser would."""
+    words = list(_WORDS)
+    expected = EventStreamParser().feed(_stream_bytes(words))
+    app = web.Application()
+    app.router.add_post("/stream", _post_only_stream)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/stream"
+        headers = {"Authorization": f"Bearer {_TOKEN}"}
+        try:
+            got = await asyncio.wait_for(
+                _call(post_events, url, {"words": words}, headers), _TIMEOUT
+            )
+        except TimeoutError:
+            return _verdict(f"post_events did not return within {_TIMEOUT:.0f} s")
+        except Exception as error:
+            return _verdict(f"post_events raised {error!r}")
+    finally:
+        await runner.cleanup()
+    return _verdict(_events_problem(got, expected), "post_events reads a streamed POST response")
+
+
+def _events_problem(got: object, expected: list[ServerSentEvent]) -> str | None:
+    if got is None:
+        return "post_events returned None: return the list of events"
+    if not isinstance(got, list):
+        return f"post_events returned a {type(got).__name__}: return a list of events"
+    if not got:
+        return "no events: did you send the headers and the JSON body, and feed the parser?"
+    for n, (mine, theirs) in enumerate(zip(got, expected, strict=False), 1):
+        if not isinstance(mine, ServerSentEvent):
+            return f"item {n} is a {type(mine).__name__}, not a ServerSentEvent"
+        if (mine.event, mine.data, mine.id) != (theirs.event, theirs.data, theirs.id):
+            return f"event {n} is {mine!r}, expected {theirs!r}"
+    if len(got) != len(expected):
+        return f"{len(got)} events, expected {len(expected)}"
+    return None
+
+
+def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> ServerSentEvent:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+    return ServerSentEvent(
+        data=json.dumps({"object": "chat.completion.chunk", "choices": [choice]})
+    )
+
+
+_COMPLETION: Final = (
+    _chunk({"role": "assistant", "content": ""}),
+    _chunk({"content": "Stream"}),
+    _chunk({"content": "ed"}),
+    _chunk({"content": None}),  # some providers send null content
+    _chunk({"content": " text"}),
+    _chunk({}, "stop"),
+    ServerSentEvent(data=json.dumps({"object": "chat.completion.chunk", "choices": []})),  # usage
+    ServerSentEvent(data="[DONE]"),
+)
+_COMPLETION_TEXT: Final = "Streamed text"
+
+
+async def check_collect_text(
+    collect_text: Callable[[AsyncIterator[ServerSentEvent]], object],
+) -> bool:
+    """Whether `await collect_text(events)` joins the chunks' `delta.content` and stops at
+    `data: [DONE]` without reading further."""
+    read_past_done = False
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        nonlocal read_past_done
+        for event in _COMPLETION:
+            yield event
+        read_past_done = True
+        yield _chunk({"content": " (after [DONE])"})
+
+    try:
+        got = await asyncio.wait_for(_call(collect_text, events()), _TIMEOUT)
+    except TimeoutError:
+        return _verdict(f"collect_text did not return within {_TIMEOUT:.0f} s")
+    except Exception as error:
+        return _verdict(f"collect_text raised {error!r}")
+    if got is None:
+        problem: str | None = "collect_text returned None: return the text"
+    elif read_past_done:
+        problem = "collect_text kept reading after data: [DONE]: stop there"
+    elif got != _COMPLETION_TEXT:
+        problem = f"collect_text returned {got!r}, expected {_COMPLETION_TEXT!r}"
+    else:
+        problem = None
+    return _verdict(problem, "collect_text joins the deltas and stops at [DONE]")
+
+
+async def _call(function: Callable[..., object], *args: object) -> object:
+    """The function's result, awaited if it is a coroutine (a stub may be a plain def)."""
+    result = function(*args)
+    return await result if inspect.isawaitable(result) else result
+
+
+def _verdict(problem: str | None, success: str = "") -> bool:
+    """Print ✅ with `success`, or ❌ with the first problem found; whether it passed."""
+    print(f"❌ not yet: {problem}" if problem else f"✅ {success}")
+    return problem is None
