@@ -44,10 +44,10 @@ async def demo_stream(request: web.Request) -> web.StreamResponse:
                 await response.write(HEARTBEAT)
             if n == count:
                 break
+            await asyncio.sleep(interval_ms / 1000)
             if drop_after and n - after >= drop_after and request.transport is not None:
                 request.transport.close()  # as a flaky network would: no goodbye
                 return response
-            await asyncio.sleep(interval_ms / 1000)
         done = ServerSentEvent(data=json.dumps({"events": count}), event="done", id=str(count + 1))
         await response.write(done.encode())
     return response
