@@ -18,7 +18,8 @@ def plot_arrivals(
     """One step line per series: how many events had arrived by each moment (seconds).
 
     A stream that trickles climbs steadily; a response that arrives all at once is a
-    single cliff at the end: the picture of why streaming feels faster.
+    single cliff at the end: the picture of why streaming feels faster. In a notebook,
+    draw on `plt.subplots()`'s axes (`ax=`) and end the cell with `plt.show()`.
     """
     if ax is None:
         figure = Figure(figsize=(7, 3.2), layout="constrained")

@@ -1,0 +1,149 @@
+"""Checks for notebook 01 (SSE basics): predicting the events of a raw stream, writing an
+event's bytes by hand, and a minimal parser for `data:`-only streams.
+
+Each check runs the learner's function, compares it with what `EventStreamParser` makes
+of the same bytes, prints a verdict and returns whether it passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from sse_lab.sse import EventStreamParser, ServerSentEvent
+
+__all__ = [
+    "PUZZLE",
+    "STATUS_EVENT",
+    "check_parse_data_events",
+    "check_predict_events",
+    "check_status_event",
+]
+
+# A raw stream to predict: a retry line, a comment, an id that carries over, a named event,
+# multi-line data, an id reset, and a last event without its blank line.
+PUZZLE: Final = (
+    "retry: 1000\n"
+    ": the server says hello\n"
+    "\n"
+    "data: first\n"
+    "id: 1\n"
+    "\n"
+    "event: done\n"
+    "data: second\n"
+    "data: part two\n"
+    "\n"
+    "id\n"
+    "data: third\n"
+    "\n"
+    "data: lost\n"
+)
+
+# The event whose bytes the learner writes by hand.
+STATUS_EVENT: Final = ServerSentEvent(
+    data="searching the web\nreading 3 pages", event="status", id="42"
+)
+
+# stream -> a hint for when a parser gets it wrong
+_DATA_ONLY_CASES: Final[tuple[tuple[str, str], ...]] = (
+    ("data: hello\n\n", "one `data:` line, then a blank line: one event"),
+    ("data: a\n\ndata: b\n\n", "each blank line ends one event"),
+    ("data: line 1\ndata: line 2\n\n", "the `data:` lines of one event are joined with '\\n'"),
+    (": heartbeat\ndata: x\n\n", "a line starting with `:` is a comment: skip it"),
+    ("data:no space\n\n", "the space after the colon is optional"),
+    ("data:  two spaces\n\n", "only ONE space after the colon is removed, the rest is data"),
+    ("data: kept\n\ndata: cut off\n", "an event without its blank line is never dispatched"),
+    ("\n\n\ndata: x\n\n\n", "a blank line with no data before it dispatches nothing"),
+    ("data:\n\n", "an empty `data:` line still makes an event, with empty data"),
+)
+
+_FIELD_HINTS: Final = {
+    "type": "an event without an `event:` line is a 'message'; the type does not carry over",
+    "id": "the id carries over to later events until an `id` line changes it; "
+    "`id` with no value resets it to ''",
+    "data": "each `data:` line adds one line; the lines are joined with '\\n'",
+}
+
+
+def _parse(stream: str) -> list[ServerSentEvent]:
+    return EventStreamParser().feed(stream.encode())
+
+
+def check_predict_events(predict_events: Callable[[], object]) -> bool:
+    """Whether `predict_events()` lists the events of PUZZLE as (type, id, data) tuples."""
+    expected = [(event.event, event.id or "", event.data) for event in _parse(PUZZLE)]
+    try:
+        got = predict_events()
+    except Exception as error:
+        return _verdict(f"predict_events() raised {error!r}")
+    if not isinstance(got, list | tuple):
+        return _verdict(f"predict_events() returned {got!r}: return a list of tuples")
+    predicted = [tuple(item) if isinstance(item, list | tuple) else item for item in got]
+    if len(predicted) != len(expected):
+        return _verdict(
+            f"you predicted {len(predicted)} events, the parser dispatches {len(expected)} "
+            "(only a blank line dispatches an event, and only if some `data` came before it)"
+        )
+    for number, (guess, actual) in enumerate(zip(predicted, expected, strict=True), 1):
+        if not (isinstance(guess, tuple) and len(guess) == 3):
+            return _verdict(f"event {number}: {guess!r} is not a (type, id, data) tuple")
+        for field, said, right in zip(_FIELD_HINTS, guess, actual, strict=True):
+            if said != right:
+                return _verdict(
+                    f"event {number}: you said its {field} is {said!r}, the parser says "
+                    f"{right!r} (hint: {_FIELD_HINTS[field]})"
+                )
+    return _verdict(None, "you read the stream the way a browser does")
+
+
+def check_status_event(status_event: Callable[[], object]) -> bool:
+    """Whether `status_event()` returns bytes that a parser reads as exactly STATUS_EVENT."""
+    try:
+        raw = status_event()
+    except Exception as error:
+        return _verdict(f"status_event() raised {error!r}")
+    if not isinstance(raw, bytes):
+        return _verdict(f"status_event() returned {raw!r}: return bytes, such as b'data: hi\\n\\n'")
+    if not raw:
+        return _verdict("status_event() returned no bytes yet: write the event between b'...'")
+    events = EventStreamParser().feed(raw)
+    if not events:
+        return _verdict("no event was dispatched: end the event with a blank line (b'\\n\\n')")
+    if len(events) > 1:
+        return _verdict(
+            f"a parser reads {len(events)} events: put every field of the event before one "
+            "blank line"
+        )
+    event, target = events[0], STATUS_EVENT
+    if event.event != target.event:
+        return _verdict(f"the event type is {event.event!r}, not {target.event!r}")
+    if event.id != target.id:
+        return _verdict(f"the id is {event.id!r}, not {target.id!r}")
+    if event.data != target.data:
+        return _verdict(
+            f"the data is {event.data!r}, not {target.data!r} (hint: two lines of data need "
+            "two `data:` lines)"
+        )
+    return _verdict(None, "a browser would hand this to addEventListener('status', ...)")
+
+
+def check_parse_data_events(parse_data_events: Callable[[str], object]) -> bool:
+    """Whether `parse_data_events(stream)` returns the data of each event, as a browser would."""
+    for stream, hint in _DATA_ONLY_CASES:
+        expected = [event.data for event in _parse(stream)]
+        try:
+            got = parse_data_events(stream)
+        except Exception as error:
+            return _verdict(f"parse_data_events({stream!r}) raised {error!r}")
+        if got != expected:
+            return _verdict(
+                f"parse_data_events({stream!r}) returned {got!r}, expected {expected!r} "
+                f"(hint: {hint})"
+            )
+    return _verdict(None, f"your parser agrees with the spec on {len(_DATA_ONLY_CASES)} streams")
+
+
+def _verdict(problem: str | None, success: str = "") -> bool:
+    """Print ✅ with `success`, or ❌ with the first problem found; whether it passed."""
+    print(f"❌ not yet: {problem}" if problem else f"✅ {success}")
+    return problem is None

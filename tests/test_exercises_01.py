@@ -1,0 +1,104 @@
+"""Notebook 01's exercises: each solution passes its check, and the stubs and usual slips fail."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from sse_lab import ServerSentEvent
+from sse_lab.exercises.basics import (
+    STATUS_EVENT,
+    check_parse_data_events,
+    check_predict_events,
+    check_status_event,
+)
+
+SOLUTIONS = Path(__file__).parents[1] / "notebooks" / "solutions"
+
+
+def load_solution(name: str) -> ModuleType:
+    """The module notebooks/solutions/<name>.py, as `%load` would bring it into a notebook."""
+    spec = importlib.util.spec_from_file_location(name, SOLUTIONS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_prediction_solution_passes(capsys) -> None:
+    assert check_predict_events(load_solution("01_predict_events").predict_events)
+    assert capsys.readouterr().out.startswith("✅")
+
+
+def test_the_prediction_stub_fails_without_raising(capsys) -> None:
+    assert not check_predict_events(lambda: None)
+    assert "❌ not yet" in capsys.readouterr().out
+
+
+def test_predicting_the_unterminated_event_fails(capsys) -> None:
+    prediction = load_solution("01_predict_events").predict_events()
+    assert not check_predict_events(lambda: [*prediction, ("message", "", "lost")])
+    assert "only a blank line dispatches" in capsys.readouterr().out
+
+
+def test_forgetting_that_the_id_carries_over_fails(capsys) -> None:
+    prediction = load_solution("01_predict_events").predict_events()
+    prediction[1] = ("done", "", "second\npart two")
+    assert not check_predict_events(lambda: prediction)
+    assert "event 2: you said its id is ''" in capsys.readouterr().out
+
+
+def test_the_status_event_solution_passes(capsys) -> None:
+    assert check_status_event(load_solution("01_status_event").status_event)
+    assert capsys.readouterr().out.startswith("✅")
+
+
+def test_the_encoder_writes_bytes_the_status_check_accepts(capsys) -> None:
+    assert check_status_event(STATUS_EVENT.encode)
+    capsys.readouterr()
+
+
+def test_the_status_event_stub_fails_without_raising(capsys) -> None:
+    assert not check_status_event(lambda: None)
+    assert "return bytes" in capsys.readouterr().out
+
+
+def test_the_empty_status_event_stub_fails_without_raising(capsys) -> None:
+    assert not check_status_event(lambda: b"")
+    assert "no bytes yet" in capsys.readouterr().out
+
+
+def test_a_status_event_without_its_blank_line_fails(capsys) -> None:
+    assert not check_status_event(lambda: STATUS_EVENT.encode()[:-1])
+    assert "blank line" in capsys.readouterr().out
+
+
+def test_two_lines_of_data_in_one_data_field_fail(capsys) -> None:
+    one_line = ServerSentEvent(data="searching the web reading 3 pages", event="status", id="42")
+    assert not check_status_event(one_line.encode)
+    assert "two `data:` lines" in capsys.readouterr().out
+
+
+def test_the_parser_solution_passes(capsys) -> None:
+    assert check_parse_data_events(load_solution("01_parse_data_events").parse_data_events)
+    assert capsys.readouterr().out.startswith("✅")
+
+
+def test_the_parser_stub_fails_without_raising(capsys) -> None:
+    assert not check_parse_data_events(lambda stream: None)
+    assert "returned None" in capsys.readouterr().out
+
+
+def test_a_parser_that_strips_every_space_fails(capsys) -> None:
+    def strips_all(stream: str) -> list[str]:
+        blocks = [block for block in stream.split("\n\n") if block.strip()]
+        return [block.removeprefix("data:").strip() for block in blocks]
+
+    assert not check_parse_data_events(strips_all)
+    assert "❌ not yet" in capsys.readouterr().out
+
+
+def test_a_check_reports_an_exception_instead_of_raising(capsys) -> None:
+    assert not check_parse_data_events(lambda stream: [stream.split("data: ")[9]])
+    assert "raised IndexError" in capsys.readouterr().out
