@@ -1,0 +1,151 @@
+"""Checks for notebook 06 (POST, then SSE): asking in two steps, and resuming an answer.
+
+Each check starts a lab server of its own (a free port, a fast built-in model), runs the
+learner's function against it as user alice, prints a verdict and returns whether every
+case passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from typing import Final
+
+import aiohttp
+
+from sse_lab.clients import fetch_event_source
+from sse_lab.launch import LabServer, start_server
+from sse_lab.model import answer_tokens
+
+__all__ = ["check_ask_and_stream", "check_resume"]
+
+_TIMEOUT: Final = 10.0  # seconds a learner's function gets before the check gives up
+_TOKEN_DELAY: Final = 0.002  # fast, yet an answer takes a moment: a reader must wait for `done`
+_PROMPTS: Final = (
+    "How does reconnection with Last-Event-ID work?",
+    "Why POST the prompt first, then stream?",
+)
+# HTTP statuses a learner's request may meet, with what they usually mean here
+_STATUS_HINTS: Final = {
+    401: "send the header Authorization: Bearer <token>",
+    404: "stream url + stream_url, the address of your own answer",
+    405: "POST to /new, GET /sse/{id}",
+    415: 'send the prompt as JSON: {"prompt": ...}',
+}
+
+
+async def check_ask_and_stream(ask_and_stream: Callable[[str, str, str], object]) -> bool:
+    """Whether `await ask_and_stream(url, token, prompt)` POSTs the prompt to `/new`, streams
+    its `/sse/{id}` until `done` and returns the answer's text."""
+    with start_server(token_delay=_TOKEN_DELAY) as lab:
+        for prompt in _PROMPTS:
+            call = f"ask_and_stream(url, token, {prompt!r})"
+            expected = "".join(answer_tokens(prompt))
+            got, problem = await _run(call, ask_and_stream, lab.url, lab.tokens["alice"], prompt)
+            problem = problem or _text_problem(call, got, expected)
+            if problem is None and not any(
+                r["method"] == "POST" for r in lab.seen_requests("/new")
+            ):
+                problem = "the server saw no POST /new: the prompt belongs in a POST body"
+            if problem:
+                return _verdict(problem)
+    return _verdict(None, "ask_and_stream asks with POST /new and streams the answer")
+
+
+async def check_resume(resume: Callable[[str, str, str, str], object]) -> bool:
+    """Whether `await resume(url, token, answer_id, last_event_id)` returns exactly the text
+    after that event: nothing lost, nothing twice, and "" once the answer is over (204)."""
+    finished, running = _PROMPTS
+    tokens, later = answer_tokens(finished), answer_tokens(running)
+    whole = "".join(tokens)
+    done_id = len(tokens) + 1
+    cases = (
+        (finished, "5", "".join(tokens[5:]), "send the header Last-Event-ID: 5"),
+        (finished, "0", whole, "Last-Event-ID: 0 means from the start"),
+        (finished, str(len(tokens)), "", "after the last delta comes only `done`"),
+        (finished, str(done_id), "", "a reconnect after `done` gets 204 No Content: return ''"),
+        (running, "3", "".join(later[3:]), "this answer was still being written: read to `done`"),
+    )
+    with start_server(token_delay=_TOKEN_DELAY) as lab:
+        token = lab.tokens["alice"]
+        finished_id = await _ask(lab, finished)
+        await _read_to_end(lab, finished_id)
+        ids = {finished: finished_id}
+        for prompt, last_event_id, expected, hint in cases:
+            if prompt not in ids:
+                ids[prompt] = await _ask(lab, prompt)
+            call = f"resume(url, token, answer_id, {last_event_id!r})"
+            got, raised = await _run(call, resume, lab.url, token, ids[prompt], last_event_id)
+            problem = raised or _text_problem(call, got, expected)
+            if problem and got == whole:
+                problem = f"{call} returned the whole answer again"
+            if problem:
+                unfinished = raised is None and got is None  # a stub needs no hint yet
+                return _verdict(problem if unfinished else f"{problem} (hint: {hint})")
+    return _verdict(None, "resume picks up right after the last event seen")
+
+
+async def _run(
+    call: str, function: Callable[..., object], *args: object
+) -> tuple[object, str | None]:
+    """The learner's function's result (awaited if async, within the time limit), or a problem."""
+    try:
+        result = function(*args)
+        if inspect.isawaitable(result):
+            result = await asyncio.wait_for(result, _TIMEOUT)
+    except TimeoutError:
+        return None, f"{call} did not return within {_TIMEOUT:.0f} s"
+    except Exception as error:
+        status = getattr(error, "status", None) or getattr(
+            getattr(error, "response", None), "status_code", None
+        )
+        hint = f" (HTTP {status}: {_STATUS_HINTS[status]})" if status in _STATUS_HINTS else ""
+        return None, f"{call} raised {type(error).__name__}: {error}{hint}"
+    return result, None
+
+
+def _text_problem(call: str, got: object, expected: str) -> str | None:
+    """What is wrong with the text returned, or None."""
+    if got is None:
+        return f"{call} returned None: return the answer's text"
+    if not isinstance(got, str):
+        return f"{call} returned a {type(got).__name__}: return the text, a str"
+    if got == expected:
+        return None
+    if '"delta"' in got:
+        return f"{call} returned raw data: join the `delta` of each event's JSON data"
+    if "finish_reason" in got:
+        return f"{call} kept the `done` event's data: it is not part of the answer"
+    if expected.startswith(got):
+        return f"{call} returned {len(got)} of {len(expected)} characters: read until `done`"
+    return f"{call} returned {_short(got)}, expected {_short(expected)}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+async def _ask(lab: LabServer, prompt: str) -> str:
+    """Step 1 as alice: the new answer's id."""
+    async with (
+        aiohttp.ClientSession(headers=lab.auth_header("alice")) as session,
+        session.post(f"{lab.url}/new", json={"prompt": prompt}) as response,
+    ):
+        response.raise_for_status()
+        answer_id: str = (await response.json())["id"]
+        return answer_id
+
+
+async def _read_to_end(lab: LabServer, answer_id: str) -> None:
+    """Wait until the answer is over, by reading its stream to the end."""
+    url = f"{lab.url}/sse/{answer_id}"
+    async with asyncio.timeout(_TIMEOUT):
+        async for _ in fetch_event_source(url, headers=lab.auth_header("alice")):
+            pass
+
+
+def _verdict(problem: str | None, success: str = "") -> bool:
+    """Print ✅ with `success`, or ❌ with the first problem found; whether it passed."""
+    print(f"❌ not yet: {problem}" if problem else f"✅ {success}")
+    return problem is None

@@ -1,0 +1,108 @@
+"""Checks for notebook 00 (welcome): the chat view's two numbers, and the settings of a real model.
+
+Each check runs the learner's function on a few cases, prints a verdict and returns
+whether every case passed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Final
+from unittest import mock
+
+from sse_lab.config import Upstream
+
+__all__ = ["check_real_model_env", "check_stream_stats"]
+
+# arrival times (s since Send) -> (time to first token, tokens per second after it), with a hint
+_STATS_CASES: Final[tuple[tuple[tuple[float, ...], float, float, str], ...]] = (
+    ((0.5, 0.6, 0.7, 0.8, 0.9), 0.5, 10.0, "4 tokens came after the first, in 0.4 s"),
+    ((0.25, 0.5, 1.0), 0.25, 2 / 0.75, "2 tokens came after the first, in 0.75 s"),
+    ((1.2, 1.2, 1.3, 1.7), 1.2, 6.0, "tokens can arrive together: count tokens, not moments"),
+)
+
+_ENV_NAMES: Final = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SSE_LAB_MODEL")
+# (api_key, base_url, model) given to the learner's function -> the Upstream they must lead to
+_ENV_CASES: Final[tuple[tuple[str, str | None, str | None, Upstream], ...]] = (
+    ("sk-test", None, None, Upstream("https://api.openai.com/v1", "sk-test", "gpt-4o-mini")),
+    (
+        "sk-test",
+        None,
+        "gpt-4.1-mini",
+        Upstream("https://api.openai.com/v1", "sk-test", "gpt-4.1-mini"),
+    ),
+    (
+        "ollama",
+        "http://localhost:11434/v1",
+        "llama3.2",
+        Upstream("http://localhost:11434/v1", "ollama", "llama3.2"),
+    ),
+)
+
+
+def check_stream_stats(stream_stats: Callable[[list[float]], object]) -> bool:
+    """Whether `stream_stats(arrivals)` gives (time to first token, tokens per second after it)."""
+    for arrivals, first, rate, hint in _STATS_CASES:
+        call = f"stream_stats({list(arrivals)})"
+        try:
+            got = stream_stats(list(arrivals))
+        except Exception as error:
+            return _verdict(f"{call} raised {error!r}")
+        if got is None:
+            return _verdict(f"{call} returned None: return (first_token_s, tokens_per_s)")
+        if not (isinstance(got, tuple) and len(got) == 2):
+            return _verdict(f"{call} returned {got!r}: return a pair (first_token_s, tokens_per_s)")
+        if not all(isinstance(x, int | float) for x in got):
+            return _verdict(f"{call} returned {got!r}: both should be numbers")
+        if not math.isclose(got[0], first):
+            return _verdict(f"{call}: time to first token {got[0]!r}, expected {first}")
+        if not math.isclose(got[1], rate):
+            return _verdict(f"{call}: {got[1]!r} tokens/s, expected {rate:.3g} (hint: {hint})")
+    return _verdict(None, "stream_stats measures what the chat view shows")
+
+
+def check_real_model_env(
+    real_model_env: Callable[[str, str | None, str | None], object],
+) -> bool:
+    """Whether `real_model_env(api_key, base_url, model)` gives the environment variables that
+    make `Upstream.from_env()` (and so the lab server) use that provider and model."""
+    for api_key, base_url, model, expected in _ENV_CASES:
+        call = f"real_model_env({api_key!r}, {base_url!r}, {model!r})"
+        try:
+            env = real_model_env(api_key, base_url, model)
+        except Exception as error:
+            return _verdict(f"{call} raised {error!r}")
+        if env is None:
+            return _verdict(f"{call} returned None: return a dict of environment variables")
+        if not isinstance(env, dict):
+            return _verdict(f"{call} returned a {type(env).__name__}: return a dict")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+            return _verdict(
+                f"{call} returned {env!r}: names and values are strings; leave out "
+                "a variable you have no value for"
+            )
+        got = _upstream_from(env)
+        if got != expected:
+            return _verdict(
+                f"{call} leads to base_url={got.base_url!r}, model={got.model!r}; expected "
+                f"base_url={expected.base_url!r}, model={expected.model!r} (the names are "
+                f"{', '.join(_ENV_NAMES)})"
+            )
+    return _verdict(None, "real_model_env sets what Upstream.from_env() reads")
+
+
+def _upstream_from(env: dict[str, str]) -> Upstream:
+    """What `Upstream.from_env()` makes of `env` alone, this process's own variables aside."""
+    with mock.patch.dict(os.environ):
+        for name in _ENV_NAMES:
+            os.environ.pop(name, None)
+        os.environ.update(env)
+        return Upstream.from_env()
+
+
+def _verdict(problem: str | None, success: str = "") -> bool:
+    """Print ✅ with `success`, or ❌ with the first problem found; whether it passed."""
+    print(f"❌ not yet: {problem}" if problem else f"✅ {success}")
+    return problem is None

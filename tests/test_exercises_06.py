@@ -1,0 +1,117 @@
+"""Notebook 06's exercises: each solution passes its check, and the stubs and usual slips fail."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from urllib.parse import urlencode
+
+import aiohttp
+
+from sse_lab import EventStreamParser, fetch_event_source
+from sse_lab.exercises.post_then_sse import check_ask_and_stream, check_resume
+
+SOLUTIONS = Path(__file__).parents[1] / "notebooks" / "solutions"
+
+
+def load_solution(name: str) -> ModuleType:
+    """The module notebooks/solutions/<name>.py, as `%load` would bring it into a notebook."""
+    spec = importlib.util.spec_from_file_location(name, SOLUTIONS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def texts(url: str, headers: dict[str, str]) -> list[str]:
+    """The raw `data` of every event of one GET of an event stream."""
+    return [event.data async for event in fetch_event_source(url, headers=headers)]
+
+
+async def test_the_ask_and_stream_solution_passes(capsys) -> None:
+    assert await check_ask_and_stream(load_solution("06_ask_and_stream").ask_and_stream)
+    assert capsys.readouterr().out.startswith("✅")
+
+
+async def test_the_ask_and_stream_stub_fails_without_raising(capsys) -> None:
+    async def ask_and_stream(url: str, token: str, prompt: str) -> None:
+        return None
+
+    assert not await check_ask_and_stream(ask_and_stream)
+    assert "returned None" in capsys.readouterr().out
+
+
+async def test_forgetting_the_token_is_told_to_send_it(capsys) -> None:
+    async def ask_and_stream(url: str, token: str, prompt: str) -> str:
+        async with aiohttp.ClientSession() as session:
+            response = await session.post(f"{url}/new", json={"prompt": prompt})
+            response.raise_for_status()
+            return ""
+
+    assert not await check_ask_and_stream(ask_and_stream)
+    assert "HTTP 401: send the header Authorization" in capsys.readouterr().out
+
+
+async def test_joining_the_raw_data_is_told_to_take_the_delta(capsys) -> None:
+    async def ask_and_stream(url: str, token: str, prompt: str) -> str:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            aiohttp.ClientSession(headers=headers) as session,
+            session.post(f"{url}/new", json={"prompt": prompt}) as response,
+        ):
+            stream_url = url + (await response.json())["stream_url"]
+        return "".join((await texts(stream_url, headers))[:-1])
+
+    assert not await check_ask_and_stream(ask_and_stream)
+    assert "join the `delta`" in capsys.readouterr().out
+
+
+async def test_the_query_string_design_is_not_accepted(capsys) -> None:
+    async def ask_and_stream(url: str, token: str, prompt: str) -> str:
+        events = await texts(f"{url}/ask?{urlencode({'prompt': prompt})}", {})
+        return "".join(json.loads(data)["delta"] for data in events[:-1])
+
+    assert not await check_ask_and_stream(ask_and_stream)
+    assert "no POST /new" in capsys.readouterr().out
+
+
+async def test_the_resume_solution_passes(capsys) -> None:
+    assert await check_resume(load_solution("06_resume").resume)
+    assert capsys.readouterr().out.startswith("✅")
+
+
+async def test_the_resume_stub_fails_without_raising(capsys) -> None:
+    async def resume(url: str, token: str, answer_id: str, last_event_id: str) -> None:
+        return None
+
+    assert not await check_resume(resume)
+    assert "returned None" in capsys.readouterr().out
+
+
+async def test_resuming_without_last_event_id_gets_everything_again(capsys) -> None:
+    async def resume(url: str, token: str, answer_id: str, last_event_id: str) -> str:
+        headers = {"Authorization": f"Bearer {token}"}
+        events = await texts(f"{url}/sse/{answer_id}", headers)
+        return "".join(json.loads(data)["delta"] for data in events[:-1])
+
+    assert not await check_resume(resume)
+    out = capsys.readouterr().out
+    assert "returned the whole answer again" in out and "Last-Event-ID: 5" in out
+
+
+async def test_treating_the_204_as_a_failure_is_told_why_it_comes(capsys) -> None:
+    async def resume(url: str, token: str, answer_id: str, last_event_id: str) -> str:
+        headers = {"Authorization": f"Bearer {token}", "Last-Event-ID": last_event_id}
+        async with (
+            aiohttp.ClientSession(headers=headers) as session,
+            session.get(f"{url}/sse/{answer_id}") as response,
+        ):
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}")
+            events = EventStreamParser().feed(await response.read())
+        return "".join(json.loads(e.data)["delta"] for e in events if e.event == "message")
+
+    assert not await check_resume(resume)
+    assert "gets 204 No Content" in capsys.readouterr().out
