@@ -254,7 +254,8 @@ async def fetch_event_source(
 
     One request, no automatic reconnection (the npm package retries by default): to resume,
     call again with a `Last-Event-ID` header. A 204 yields nothing; another status outside
-    2xx, or another type than text/event-stream, raises SSEResponseError.
+    2xx, or another type than text/event-stream, raises SSEResponseError. A connection cut
+    mid-stream raises aiohttp's ClientPayloadError, after the events that did arrive.
     """
     request_headers = CIMultiDict({"Accept": _EVENT_STREAM})
     request_headers.update(headers or {})

@@ -223,6 +223,16 @@ async def test_a_bad_last_event_id_is_a_400(lab, http) -> None:
         assert response.status == 400
 
 
+async def test_a_last_event_id_ahead_of_a_running_answer_is_a_400(tmp_path: Path) -> None:
+    with start_server(token_delay=0.05, db_path=str(tmp_path / "lab.db")) as lab:
+        async with aiohttp.ClientSession() as http:
+            answer_id = await ask(lab, http)
+            headers = {**lab.auth_header(), "Last-Event-ID": "500"}
+            async with http.get(f"{lab.url}/sse/{answer_id}", headers=headers) as response:
+                assert response.status == 400
+                assert "ahead" in (await response.json())["error"]
+
+
 async def test_an_answer_is_cut_at_max_tokens(tmp_path: Path) -> None:
     with start_server(token_delay=0, max_tokens=5, db_path=str(tmp_path / "lab.db")) as lab:
         async with aiohttp.ClientSession() as http:
