@@ -223,6 +223,7 @@ class EventSourcePolyfill(EventSource):
 
     Like npm's event-source-polyfill, except that it resumes with the `Last-Event-ID` header,
     as a browser does, where the npm package adds a `lastEventId` query parameter instead.
+    A `Last-Event-ID` among `headers` says where to start; from then on the stream's ids count.
     """
 
     def __init__(
@@ -233,7 +234,8 @@ class EventSourcePolyfill(EventSource):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(url, session=session)
-        self.headers = dict(headers or {})
+        self.headers = CIMultiDict(headers or {})
+        self.last_event_id = self.headers.pop("Last-Event-ID", "")
 
     def _request_headers(self) -> CIMultiDict[str]:
         headers = super()._request_headers()

@@ -268,6 +268,13 @@ async def test_polyfill_sends_its_headers_on_every_reconnection(server: Server) 
     assert [h.get("Last-Event-ID") for h in sent] == [None, "2", "3"]
 
 
+async def test_a_last_event_id_given_to_the_polyfill_is_only_where_it_starts(server) -> None:
+    headers = {"Authorization": "Bearer secret", "last-event-id": "2"}
+    async with EventSourcePolyfill(f"{server.url}/resume", headers=headers) as source:
+        assert [event.data async for event in source] == ["three"]
+    assert [h.get("Last-Event-ID") for h in server.headers("/resume")] == ["2", "3"]
+
+
 async def test_fetch_event_source_posts_a_json_body(server: Server) -> None:
     body = {"prompt": "Why is the sky blue?", "model": "lab"}
     events = [e async for e in fetch_event_source(f"{server.url}/echo", method="POST", json=body)]

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from pathlib import Path
-from types import ModuleType
+
+from conftest import load_solution
 
 from sse_lab.exercises.welcome import check_real_model_env, check_stream_stats
-
-SOLUTIONS = Path(__file__).parents[1] / "notebooks" / "solutions"
-
-
-def load_solution(name: str) -> ModuleType:
-    """The module notebooks/solutions/<name>.py, as `%load` would bring it into a notebook."""
-    spec = importlib.util.spec_from_file_location(name, SOLUTIONS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_stream_stats_solution_passes(capsys) -> None:

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import aiohttp
+from conftest import load_solution
 
 from sse_lab import ServerSentEvent
 from sse_lab.exercises.polyfills import check_collect_text, check_post_events
-
-SOLUTIONS = Path(__file__).parents[1] / "notebooks" / "solutions"
-
-
-def load_solution(name: str) -> ModuleType:
-    """The module notebooks/solutions/<name>.py, as `%load` would bring it into a notebook."""
-    spec = importlib.util.spec_from_file_location(name, SOLUTIONS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 async def test_the_post_events_solution_passes(capsys) -> None:

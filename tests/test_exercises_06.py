@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-from types import ModuleType
 from urllib.parse import urlencode
 
 import aiohttp
+from conftest import load_solution
 
 from sse_lab import EventStreamParser, fetch_event_source
 from sse_lab.exercises.post_then_sse import check_ask_and_stream, check_resume
-
-SOLUTIONS = Path(__file__).parents[1] / "notebooks" / "solutions"
-
-
-def load_solution(name: str) -> ModuleType:
-    """The module notebooks/solutions/<name>.py, as `%load` would bring it into a notebook."""
-    spec = importlib.util.spec_from_file_location(name, SOLUTIONS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 async def texts(url: str, headers: dict[str, str]) -> list[str]:

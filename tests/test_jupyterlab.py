@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
 
@@ -82,13 +83,27 @@ def cells_up_to_the_chat_view() -> int:
     raise AssertionError(f"{NOTEBOOK.name} shows no ChatView")
 
 
+def wait_for_the_kernel(page: Page) -> None:
+    """Until the notebook's kernel is idle. On a first start JupyterLab may load its kernel
+    list late and ask which kernel to use: take the one it proposes, the notebook's own."""
+    idle = page.get_by_text(re.compile(r"\| Idle$"))
+    choose = page.locator(".jp-Dialog").get_by_role("button", name="Select")
+    deadline = time.monotonic() + STARTUP_S
+    while not (idle.count() and idle.first.is_visible() and not choose.count()):
+        if time.monotonic() > deadline:
+            pytest.fail("the notebook's kernel did not start", pytrace=False)
+        if choose.count():
+            choose.first.click()
+        time.sleep(0.2)
+
+
 def test_the_chat_view_streams_inside_jupyterlab(browser: Browser, jupyterlab: str) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(60_000)
     try:
         page.goto(jupyterlab)
+        wait_for_the_kernel(page)
         page.locator(".jp-Notebook .jp-Cell").first.click()
-        page.locator(".jp-Notebook-ExecutionIndicator[data-status=idle]").wait_for()  # kernel up
         for _ in range(cells_up_to_the_chat_view()):
             page.keyboard.press("Shift+Enter")
 
@@ -105,9 +120,9 @@ def test_the_chat_view_streams_inside_jupyterlab(browser: Browser, jupyterlab: s
                 seen.append(text)
             time.sleep(0.05)
         seen.append(answer.inner_text())
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "jupyterlab-chat-view.png"))
     finally:
+        ARTIFACTS.mkdir(exist_ok=True)  # a picture of how it ended, passed or failed
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-chat-view.png"))
         page.close()
 
     assert final.startswith("done"), f"the chat view ended as {final!r}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from sse_lab.exercises import verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = [
@@ -75,25 +76,25 @@ def check_predict_events(predict_events: Callable[[], object]) -> bool:
     try:
         got = predict_events()
     except Exception as error:
-        return _verdict(f"predict_events() raised {error!r}")
+        return verdict(f"predict_events() raised {error!r}")
     if not isinstance(got, list | tuple):
-        return _verdict(f"predict_events() returned {got!r}: return a list of tuples")
+        return verdict(f"predict_events() returned {got!r}: return a list of tuples")
     predicted = [tuple(item) if isinstance(item, list | tuple) else item for item in got]
     if len(predicted) != len(expected):
-        return _verdict(
+        return verdict(
             f"you predicted {len(predicted)} events, the parser dispatches {len(expected)} "
             "(only a blank line dispatches an event, and only if some `data` came before it)"
         )
     for number, (guess, actual) in enumerate(zip(predicted, expected, strict=True), 1):
         if not (isinstance(guess, tuple) and len(guess) == 3):
-            return _verdict(f"event {number}: {guess!r} is not a (type, id, data) tuple")
+            return verdict(f"event {number}: {guess!r} is not a (type, id, data) tuple")
         for field, said, right in zip(_FIELD_HINTS, guess, actual, strict=True):
             if said != right:
-                return _verdict(
+                return verdict(
                     f"event {number}: you said its {field} is {said!r}, the parser says "
                     f"{right!r} (hint: {_FIELD_HINTS[field]})"
                 )
-    return _verdict(None, "you read the stream the way a browser does")
+    return verdict(None, "you read the stream the way a browser does")
 
 
 def check_status_event(status_event: Callable[[], object]) -> bool:
@@ -101,30 +102,30 @@ def check_status_event(status_event: Callable[[], object]) -> bool:
     try:
         raw = status_event()
     except Exception as error:
-        return _verdict(f"status_event() raised {error!r}")
+        return verdict(f"status_event() raised {error!r}")
     if not isinstance(raw, bytes):
-        return _verdict(f"status_event() returned {raw!r}: return bytes, such as b'data: hi\\n\\n'")
+        return verdict(f"status_event() returned {raw!r}: return bytes, such as b'data: hi\\n\\n'")
     if not raw:
-        return _verdict("status_event() returned no bytes yet: write the event between b'...'")
+        return verdict("status_event() returned no bytes yet: write the event between b'...'")
     events = EventStreamParser().feed(raw)
     if not events:
-        return _verdict("no event was dispatched: end the event with a blank line (b'\\n\\n')")
+        return verdict("no event was dispatched: end the event with a blank line (b'\\n\\n')")
     if len(events) > 1:
-        return _verdict(
+        return verdict(
             f"a parser reads {len(events)} events: put every field of the event before one "
             "blank line"
         )
     event, target = events[0], STATUS_EVENT
     if event.event != target.event:
-        return _verdict(f"the event type is {event.event!r}, not {target.event!r}")
+        return verdict(f"the event type is {event.event!r}, not {target.event!r}")
     if event.id != target.id:
-        return _verdict(f"the id is {event.id!r}, not {target.id!r}")
+        return verdict(f"the id is {event.id!r}, not {target.id!r}")
     if event.data != target.data:
-        return _verdict(
+        return verdict(
             f"the data is {event.data!r}, not {target.data!r} (hint: two lines of data need "
             "two `data:` lines)"
         )
-    return _verdict(None, "a browser would hand this to addEventListener('status', ...)")
+    return verdict(None, "a browser would hand this to addEventListener('status', ...)")
 
 
 def check_parse_data_events(parse_data_events: Callable[[str], object]) -> bool:
@@ -134,16 +135,10 @@ def check_parse_data_events(parse_data_events: Callable[[str], object]) -> bool:
         try:
             got = parse_data_events(stream)
         except Exception as error:
-            return _verdict(f"parse_data_events({stream!r}) raised {error!r}")
+            return verdict(f"parse_data_events({stream!r}) raised {error!r}")
         if got != expected:
-            return _verdict(
+            return verdict(
                 f"parse_data_events({stream!r}) returned {got!r}, expected {expected!r} "
                 f"(hint: {hint})"
             )
-    return _verdict(None, f"your parser agrees with the spec on {len(_DATA_ONLY_CASES)} streams")
-
-
-def _verdict(problem: str | None, success: str = "") -> bool:
-    """Print ✅ with `success`, or ❌ with the first problem found; whether it passed."""
-    print(f"❌ not yet: {problem}" if problem else f"✅ {success}")
-    return problem is None
+    return verdict(None, f"your parser agrees with the spec on {len(_DATA_ONLY_CASES)} streams")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sse_lab.exercises import verdict
+
 __all__ = ["check_ask_url_bytes", "check_mask_token"]
 
 # prompt -> bytes of `/ask?prompt=...` once percent-encoded as an HTML form would, with a hint
@@ -41,15 +43,15 @@ def check_ask_url_bytes(ask_url_bytes: Callable[[str], object]) -> bool:
         try:
             got = ask_url_bytes(prompt)
         except Exception as error:
-            return _verdict(f"ask_url_bytes({prompt!r}) raised {error!r}")
+            return verdict(f"ask_url_bytes({prompt!r}) raised {error!r}")
         if got is None:
-            return _verdict(f"ask_url_bytes({prompt!r}) returned None: return a number of bytes")
+            return verdict(f"ask_url_bytes({prompt!r}) returned None: return a number of bytes")
         if got != expected:
-            return _verdict(
+            return verdict(
                 f"ask_url_bytes({prompt!r}) returned {got!r}, the server counts {expected} "
                 f"(hint: {hint})"
             )
-    return _verdict(None, "ask_url_bytes counts bytes, not characters, as servers do")
+    return verdict(None, "ask_url_bytes counts bytes, not characters, as servers do")
 
 
 def check_mask_token(mask_token: Callable[[str], object]) -> bool:
@@ -58,13 +60,7 @@ def check_mask_token(mask_token: Callable[[str], object]) -> bool:
         try:
             got = mask_token(url)
         except Exception as error:
-            return _verdict(f"mask_token({url!r}) raised {error!r}")
+            return verdict(f"mask_token({url!r}) raised {error!r}")
         if got != expected:
-            return _verdict(f"mask_token({url!r}) returned {got!r}, expected {expected!r}")
-    return _verdict(None, "mask_token hides tokens and keeps everything else")
-
-
-def _verdict(problem: str | None, success: str = "") -> bool:
-    """Print ✅ with `success`, or ❌ with the first problem found; whether it passed."""
-    print(f"❌ not yet: {problem}" if problem else f"✅ {success}")
-    return problem is None
+            return verdict(f"mask_token({url!r}) returned {got!r}, expected {expected!r}")
+    return verdict(None, "mask_token hides tokens and keeps everything else")

@@ -8,13 +8,13 @@ port) that only answers a POST with the right header and JSON body, in awkward c
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
 from aiohttp import web
 
+from sse_lab.exercises import call, verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = ["check_collect_text", "check_post_events"]
@@ -72,15 +72,15 @@ async def check_post_events(
         headers = {"Authorization": f"Bearer {_TOKEN}"}
         try:
             got = await asyncio.wait_for(
-                _call(post_events, url, {"words": words}, headers), _TIMEOUT
+                call(post_events, url, {"words": words}, headers), _TIMEOUT
             )
         except TimeoutError:
-            return _verdict(f"post_events did not return within {_TIMEOUT:.0f} s")
+            return verdict(f"post_events did not return within {_TIMEOUT:.0f} s")
         except Exception as error:
-            return _verdict(f"post_events raised {error!r}")
+            return verdict(f"post_events raised {error!r}")
     finally:
         await runner.cleanup()
-    return _verdict(_events_problem(got, expected), "post_events reads a streamed POST response")
+    return verdict(_events_problem(got, expected), "post_events reads a streamed POST response")
 
 
 def _events_problem(got: object, expected: list[ServerSentEvent]) -> str | None:
@@ -135,11 +135,11 @@ async def check_collect_text(
         yield _chunk({"content": " (after [DONE])"})
 
     try:
-        got = await asyncio.wait_for(_call(collect_text, events()), _TIMEOUT)
+        got = await asyncio.wait_for(call(collect_text, events()), _TIMEOUT)
     except TimeoutError:
-        return _verdict(f"collect_text did not return within {_TIMEOUT:.0f} s")
+        return verdict(f"collect_text did not return within {_TIMEOUT:.0f} s")
     except Exception as error:
-        return _verdict(f"collect_text raised {error!r}")
+        return verdict(f"collect_text raised {error!r}")
     if got is None:
         problem: str | None = "collect_text returned None: return the text"
     elif read_past_done:
@@ -148,16 +148,4 @@ async def check_collect_text(
         problem = f"collect_text returned {got!r}, expected {_COMPLETION_TEXT!r}"
     else:
         problem = None
-    return _verdict(problem, "collect_text joins the deltas and stops at [DONE]")
-
-
-async def _call(function: Callable[..., object], *args: object) -> object:
-    """The function's result, awaited if it is a coroutine (a stub may be a plain def)."""
-    result = function(*args)
-    return await result if inspect.isawaitable(result) else result
-
-
-def _verdict(problem: str | None, success: str = "") -> bool:
-    """Print ✅ with `success`, or ❌ with the first problem found; whether it passed."""
-    print(f"❌ not yet: {problem}" if problem else f"✅ {success}")
-    return problem is None
+    return verdict(problem, "collect_text joins the deltas and stops at [DONE]")

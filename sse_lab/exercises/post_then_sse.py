@@ -15,6 +15,7 @@ from typing import Final
 import aiohttp
 
 from sse_lab.clients import fetch_event_source
+from sse_lab.exercises import verdict
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 
@@ -49,8 +50,8 @@ async def check_ask_and_stream(ask_and_stream: Callable[[str, str, str], object]
             ):
                 problem = "the server saw no POST /new: the prompt belongs in a POST body"
             if problem:
-                return _verdict(problem)
-    return _verdict(None, "ask_and_stream asks with POST /new and streams the answer")
+                return verdict(problem)
+    return verdict(None, "ask_and_stream asks with POST /new and streams the answer")
 
 
 async def check_resume(resume: Callable[[str, str, str, str], object]) -> bool:
@@ -75,6 +76,7 @@ async def check_resume(resume: Callable[[str, str, str, str], object]) -> bool:
         for prompt, last_event_id, expected, hint in cases:
             if prompt not in ids:
                 ids[prompt] = await _ask(lab, prompt)
+                await _read_to_end(lab, ids[prompt], until_id=last_event_id)
             call = f"resume(url, token, answer_id, {last_event_id!r})"
             got, raised = await _run(call, resume, lab.url, token, ids[prompt], last_event_id)
             problem = raised or _text_problem(call, got, expected)
@@ -82,8 +84,8 @@ async def check_resume(resume: Callable[[str, str, str, str], object]) -> bool:
                 problem = f"{call} returned the whole answer again"
             if problem:
                 unfinished = raised is None and got is None  # a stub needs no hint yet
-                return _verdict(problem if unfinished else f"{problem} (hint: {hint})")
-    return _verdict(None, "resume picks up right after the last event seen")
+                return verdict(problem if unfinished else f"{problem} (hint: {hint})")
+    return verdict(None, "resume picks up right after the last event seen")
 
 
 async def _run(
@@ -137,15 +139,10 @@ async def _ask(lab: LabServer, prompt: str) -> str:
         return answer_id
 
 
-async def _read_to_end(lab: LabServer, answer_id: str) -> None:
-    """Wait until the answer is over, by reading its stream to the end."""
+async def _read_to_end(lab: LabServer, answer_id: str, until_id: str | None = None) -> None:
+    """Wait until the answer is over (or has sent event `until_id`), by reading its stream."""
     url = f"{lab.url}/sse/{answer_id}"
     async with asyncio.timeout(_TIMEOUT):
-        async for _ in fetch_event_source(url, headers=lab.auth_header("alice")):
-            pass
-
-
-def _verdict(problem: str | None, success: str = "") -> bool:
-    """Print ✅ with `success`, or ❌ with the first problem found; whether it passed."""
-    print(f"❌ not yet: {problem}" if problem else f"✅ {success}")
-    return problem is None
+        async for event in fetch_event_source(url, headers=lab.auth_header("alice")):
+            if event.id == until_id:
+                return

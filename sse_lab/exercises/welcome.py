@@ -13,6 +13,7 @@ from typing import Final
 from unittest import mock
 
 from sse_lab.config import Upstream
+from sse_lab.exercises import verdict
 
 __all__ = ["check_real_model_env", "check_stream_stats"]
 
@@ -49,18 +50,18 @@ def check_stream_stats(stream_stats: Callable[[list[float]], object]) -> bool:
         try:
             got = stream_stats(list(arrivals))
         except Exception as error:
-            return _verdict(f"{call} raised {error!r}")
+            return verdict(f"{call} raised {error!r}")
         if got is None:
-            return _verdict(f"{call} returned None: return (first_token_s, tokens_per_s)")
+            return verdict(f"{call} returned None: return (first_token_s, tokens_per_s)")
         if not (isinstance(got, tuple) and len(got) == 2):
-            return _verdict(f"{call} returned {got!r}: return a pair (first_token_s, tokens_per_s)")
+            return verdict(f"{call} returned {got!r}: return a pair (first_token_s, tokens_per_s)")
         if not all(isinstance(x, int | float) for x in got):
-            return _verdict(f"{call} returned {got!r}: both should be numbers")
+            return verdict(f"{call} returned {got!r}: both should be numbers")
         if not math.isclose(got[0], first):
-            return _verdict(f"{call}: time to first token {got[0]!r}, expected {first}")
+            return verdict(f"{call}: time to first token {got[0]!r}, expected {first}")
         if not math.isclose(got[1], rate):
-            return _verdict(f"{call}: {got[1]!r} tokens/s, expected {rate:.3g} (hint: {hint})")
-    return _verdict(None, "stream_stats measures what the chat view shows")
+            return verdict(f"{call}: {got[1]!r} tokens/s, expected {rate:.3g} (hint: {hint})")
+    return verdict(None, "stream_stats measures what the chat view shows")
 
 
 def check_real_model_env(
@@ -73,24 +74,24 @@ def check_real_model_env(
         try:
             env = real_model_env(api_key, base_url, model)
         except Exception as error:
-            return _verdict(f"{call} raised {error!r}")
+            return verdict(f"{call} raised {error!r}")
         if env is None:
-            return _verdict(f"{call} returned None: return a dict of environment variables")
+            return verdict(f"{call} returned None: return a dict of environment variables")
         if not isinstance(env, dict):
-            return _verdict(f"{call} returned a {type(env).__name__}: return a dict")
+            return verdict(f"{call} returned a {type(env).__name__}: return a dict")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-            return _verdict(
+            return verdict(
                 f"{call} returned {env!r}: names and values are strings; leave out "
                 "a variable you have no value for"
             )
         got = _upstream_from(env)
         if got != expected:
-            return _verdict(
+            return verdict(
                 f"{call} leads to base_url={got.base_url!r}, model={got.model!r}; expected "
                 f"base_url={expected.base_url!r}, model={expected.model!r} (the names are "
                 f"{', '.join(_ENV_NAMES)})"
             )
-    return _verdict(None, "real_model_env sets what Upstream.from_env() reads")
+    return verdict(None, "real_model_env sets what Upstream.from_env() reads")
 
 
 def _upstream_from(env: dict[str, str]) -> Upstream:
@@ -100,9 +101,3 @@ def _upstream_from(env: dict[str, str]) -> Upstream:
             os.environ.pop(name, None)
         os.environ.update(env)
         return Upstream.from_env()
-
-
-def _verdict(problem: str | None, success: str = "") -> bool:
-    """Print ✅ with `success`, or ❌ with the first problem found; whether it passed."""
-    print(f"❌ not yet: {problem}" if problem else f"✅ {success}")
-    return problem is None

@@ -1,0 +1,138 @@
+"""Checks for notebook 02 (reconnection): which `Last-Event-ID` a reconnect sends, and
+merging the events of several connections while spotting lost and repeated ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from sse_lab.exercises import verdict
+from sse_lab.sse import EventStreamParser, ServerSentEvent
+
+__all__ = [
+    "DROPPED_CONNECTIONS",
+    "check_merge_connections",
+    "check_predict_reconnect_ids",
+    "reconnect_ids",
+]
+
+# What one client received on each of four connections, each cut by the network.
+DROPPED_CONNECTIONS: Final = (
+    b"retry: 300\nid: 1\ndata: a\n\nid: 2\ndata: b\n\nid: 3\ndata: c",
+    b"id: 3\ndata: c\n\ndata: no id on this one\n\n: heartbeat\n\nid: 4\ndata: d\n",
+    b"id: 4\ndata: d\n\nid: 5\n\n",
+    b"id: 6\ndata: e\n\nid\ndata: f\n\n",
+)
+
+_HINTS: Final = (
+    "event 3 never got its blank line, so it was not dispatched and its id does not count",
+    "an event without `id:` keeps the last id; a comment changes nothing; `id: 4` came "
+    "without its blank line",
+    "a blank line after `id: 5` sets the last event id, even though no event is dispatched",
+    "an `id` field with no value resets the last event id to the empty string",
+)
+
+
+def reconnect_ids(connections: Sequence[bytes]) -> list[str]:
+    """The `Last-Event-ID` an EventSource sends after each connection ("" means no header).
+
+    The id carries over from one connection to the next, as in a browser.
+    """
+    last_event_id = ""
+    ids = []
+    for received in connections:
+        parser = EventStreamParser(last_event_id=last_event_id)
+        parser.feed(received)
+        last_event_id = parser.last_event_id
+        ids.append(last_event_id)
+    return ids
+
+
+def check_predict_reconnect_ids(predict_reconnect_ids: Callable[[], object]) -> bool:
+    """Whether `predict_reconnect_ids()` lists the `Last-Event-ID` sent after each of the
+    DROPPED_CONNECTIONS."""
+    try:
+        got = predict_reconnect_ids()
+    except Exception as error:
+        return verdict(f"predict_reconnect_ids raised {error!r}")
+    expected = reconnect_ids(DROPPED_CONNECTIONS)
+    if got is None:
+        problem: str | None = "predict_reconnect_ids returned None: return a list of strings"
+    elif not isinstance(got, list) or not all(isinstance(item, str) for item in got):
+        problem = f'return a list of strings (use "" for no header), not {got!r}'
+    elif len(got) != len(expected):
+        problem = f"{len(got)} ids for {len(expected)} connections"
+    else:
+        problem = next(
+            (
+                f"after connection {n} you said {mine!r}: {hint}"
+                for n, (mine, theirs, hint) in enumerate(zip(got, expected, _HINTS, strict=True), 1)
+                if mine != theirs
+            ),
+            None,
+        )
+    return verdict(problem, "you read the streams as an EventSource does")
+
+
+_Connections = list[list[ServerSentEvent]]
+_Merged = tuple[list[int], list[int], list[int]]  # message ids kept, missing, repeated
+
+
+def _events(*ids: int, done: int | None = None) -> list[ServerSentEvent]:
+    events = [ServerSentEvent(data=f'{{"n": {n}}}', id=str(n)) for n in ids]
+    if done is not None:
+        events.append(ServerSentEvent(data="{}", event="done", id=str(done)))
+    return events
+
+
+# (what the case shows, the connections, what merging them gives)
+_MERGE_CASES: Final[tuple[tuple[str, _Connections, _Merged], ...]] = (
+    ("a clean resume", [_events(1, 2, 3), _events(4, 5, done=6)], ([1, 2, 3, 4, 5], [], [])),
+    (
+        "a server that replays from an older id",
+        [_events(1, 2, 3), _events(3, 4), _events(2, 3, 4, 5)],
+        ([1, 2, 3, 4, 5], [], [2, 3, 4]),
+    ),
+    ("a gap", [_events(1, 2), _events(5, 6)], ([1, 2, 5, 6], [3, 4], [])),
+    (
+        "ids past 9 (compare numbers, not strings)",
+        [_events(*range(1, 11)), _events(12, 10, done=13)],
+        ([*range(1, 11), 12], [11], [10]),
+    ),
+    ("no events at all", [[], []], ([], [], [])),
+)
+
+
+def check_merge_connections(merge_connections: Callable[[_Connections], object]) -> bool:
+    """Whether `merge_connections(connections)` returns (events, missing, repeated): the
+    message events once each in arrival order, and the lost and repeated ids as sorted ints."""
+    for what, connections, (ids, missing, repeated) in _MERGE_CASES:
+        try:
+            got = merge_connections([list(events) for events in connections])
+        except Exception as error:
+            return verdict(f"with {what}, merge_connections raised {error!r}")
+        problem = _merge_problem(got, ids, missing, repeated)
+        if problem:
+            return verdict(f"with {what}: {problem}")
+    return verdict(None, "merge_connections keeps each event once and reports every gap")
+
+
+def _merge_problem(
+    got: object, ids: list[int], missing: list[int], repeated: list[int]
+) -> str | None:
+    if got is None:
+        return "merge_connections returned None: return (events, missing, repeated)"
+    if not isinstance(got, tuple | list) or len(got) != 3:
+        return f"return a tuple (events, missing, repeated), not {got!r}"
+    events, got_missing, got_repeated = got
+    if not isinstance(events, list) or not all(isinstance(e, ServerSentEvent) for e in events):
+        return "the first item should be a list of ServerSentEvent"
+    got_ids = [e.id for e in events]
+    if got_ids != [str(n) for n in ids]:
+        return f"the events' ids are {got_ids}, expected {[str(n) for n in ids]}"
+    if got_missing != missing:
+        return f"missing is {got_missing!r}, expected {missing!r}"
+    if got_repeated != repeated:
+        return f"repeated is {got_repeated!r}, expected {repeated!r}"
+    return None

@@ -1,0 +1,101 @@
+"""Notebook 02's exercises: each solution passes its check, and the stubs and usual slips fail."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from conftest import load_solution
+
+from sse_lab import EventSource, ServerSentEvent
+from sse_lab.exercises.reconnection import (
+    DROPPED_CONNECTIONS,
+    check_merge_connections,
+    check_predict_reconnect_ids,
+    reconnect_ids,
+)
+
+
+def test_the_prediction_solution_passes(capsys) -> None:
+    assert check_predict_reconnect_ids(
+        load_solution("02_predict_reconnect_ids").predict_reconnect_ids
+    )
+    assert capsys.readouterr().out.startswith("✅")
+
+
+def test_the_prediction_stub_fails_without_raising(capsys) -> None:
+    assert not check_predict_reconnect_ids(lambda: None)
+    assert "returned None" in capsys.readouterr().out
+
+
+def test_counting_the_id_of_a_cut_event_is_explained(capsys) -> None:
+    assert not check_predict_reconnect_ids(lambda: ["3", "3", "5", ""])
+    assert "after connection 1" in capsys.readouterr().out
+
+
+def test_the_last_event_id_carries_over_and_an_empty_id_resets_it() -> None:
+    assert reconnect_ids([b"id: 7\ndata: x\n\n", b"data: y\n\n", b"id\ndata: z\n\n"]) == [
+        "7",
+        "7",
+        "",
+    ]
+
+
+async def test_reconnect_ids_predicts_what_an_event_source_sends() -> None:
+    served = iter(DROPPED_CONNECTIONS)
+
+    async def cut_streams(request: web.Request) -> web.StreamResponse:
+        received = next(served, None)
+        if received is None:
+            return web.Response(status=204)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(received)
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/", cut_streams)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        async with EventSource(f"http://127.0.0.1:{runner.addresses[0][1]}/") as source:
+            _ = [event async for event in source]
+    finally:
+        await runner.cleanup()
+    sent = [attempt.last_event_id for attempt in source.attempts[1:]]
+    assert sent == reconnect_ids(DROPPED_CONNECTIONS)
+
+
+def test_the_merge_solution_passes(capsys) -> None:
+    assert check_merge_connections(load_solution("02_merge_connections").merge_connections)
+    assert capsys.readouterr().out.startswith("✅")
+
+
+def test_the_merge_stub_fails_without_raising(capsys) -> None:
+    assert not check_merge_connections(lambda connections: None)
+    assert "returned None" in capsys.readouterr().out
+
+
+def test_concatenating_the_connections_keeps_the_repeats(capsys) -> None:
+    def merge_connections(connections: list[list[ServerSentEvent]]):
+        events = [e for events in connections for e in events if e.event == "message"]
+        return events, [], []
+
+    assert not check_merge_connections(merge_connections)
+    assert "a server that replays" in capsys.readouterr().out
+
+
+def test_comparing_ids_as_strings_misses_the_gap(capsys) -> None:
+    def merge_connections(connections: list[list[ServerSentEvent]]):
+        merged, seen, repeated = [], set(), set()
+        for event in (e for events in connections for e in events if e.event == "message"):
+            (repeated if event.id in seen else seen).add(event.id)
+            if event.id not in repeated:
+                merged.append(event)
+        top = max(seen, default="0")
+        missing = [n for n in range(1, int(top) + 1) if str(n) not in seen]
+        return merged, missing, sorted(int(n) for n in repeated)
+
+    assert not check_merge_connections(merge_connections)
+    assert "ids past 9" in capsys.readouterr().out

@@ -1,0 +1,93 @@
+"""Notebook 03's exercises: each solution passes its check, and the stubs and usual slips fail."""
+
+from __future__ import annotations
+
+import aiohttp
+from conftest import load_solution
+
+from sse_lab import ServerSentEvent
+from sse_lab.exercises.websockets import check_binary_over_sse, check_follow_answer
+
+
+def test_the_binary_solution_passes(capsys) -> None:
+    solution = load_solution("03_binary_over_sse")
+    assert check_binary_over_sse(solution.encode_binary, solution.decode_binary)
+    assert capsys.readouterr().out.startswith("✅")
+
+
+def test_the_binary_stub_fails_without_raising(capsys) -> None:
+    assert not check_binary_over_sse(lambda payload: None, lambda event: None)
+    assert "returned None" in capsys.readouterr().out
+
+
+def test_bytes_smuggled_as_latin_1_text_lose_their_line_breaks(capsys) -> None:
+    def encode_binary(payload: bytes) -> bytes:
+        return ServerSentEvent(data=payload.decode("latin-1")).encode()
+
+    def decode_binary(event: ServerSentEvent) -> bytes:
+        return event.data.encode("latin-1")
+
+    assert not check_binary_over_sse(encode_binary, decode_binary)
+    assert "payload 2 came back different" in capsys.readouterr().out
+
+
+def test_raw_bytes_after_data_are_reported(capsys) -> None:
+    def encode_binary(payload: bytes) -> bytes:
+        return b"data: " + payload + b"\n\n"
+
+    assert not check_binary_over_sse(encode_binary, lambda event: event.data.encode())
+    assert "❌ not yet" in capsys.readouterr().out
+
+
+async def test_the_follow_solution_passes(capsys) -> None:
+    assert await check_follow_answer(load_solution("03_follow_answer").follow_answer)
+    assert capsys.readouterr().out.startswith("✅")
+
+
+async def test_the_follow_stub_fails_without_raising(capsys) -> None:
+    async def follow_answer(ws_url: str, headers: dict[str, str], answer_id: str) -> None:
+        return None
+
+    assert not await check_follow_answer(follow_answer)
+    assert "returned None" in capsys.readouterr().out
+
+
+async def test_one_connection_is_not_enough(capsys) -> None:
+    async def follow_answer(ws_url: str, headers: dict[str, str], answer_id: str) -> str:
+        pieces = []
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(ws_url, headers=headers) as ws,
+        ):
+            await ws.send_json({"type": "follow", "id": answer_id, "after": 0})
+            async for message in ws:
+                if (data := message.json())["type"] == "delta":
+                    pieces.append(data["text"])
+        return "".join(pieces)
+
+    assert not await check_follow_answer(follow_answer)
+    assert "expected 'WebSockets leave" in capsys.readouterr().out
+
+
+async def test_starting_over_on_every_reconnect_is_told_to_send_the_last_seq(capsys) -> None:
+    async def follow_answer(ws_url: str, headers: dict[str, str], answer_id: str) -> str:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(10):
+                async with session.ws_connect(ws_url, headers=headers) as ws:
+                    await ws.send_json({"type": "follow", "id": answer_id, "after": 0})
+                    async for _message in ws:
+                        pass
+        return ""
+
+    assert not await check_follow_answer(follow_answer)
+    assert "send the seq of the last delta" in capsys.readouterr().out
+
+
+async def test_a_socket_without_the_token_is_refused(capsys) -> None:
+    async def follow_answer(ws_url: str, headers: dict[str, str], answer_id: str) -> str:
+        async with aiohttp.ClientSession() as session:
+            await session.ws_connect(ws_url)
+        return ""
+
+    assert not await check_follow_answer(follow_answer)
+    assert "without the Authorization header" in capsys.readouterr().out

@@ -1,0 +1,55 @@
+"""The workbook's house rules, checked on the stored notebooks (nbval checks their outputs)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+
+
+def code_cells(path: Path) -> list[str]:
+    cells = json.loads(path.read_text())["cells"]
+    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
+
+
+def test_the_workbook_has_its_seven_notebooks_in_teaching_order() -> None:
+    assert [path.name[:2] for path in PATHS] == ["00", "01", "02", "03", "04", "05", "06"]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_every_code_cell_is_stored_executed(path: Path) -> None:
+    cells = json.loads(path.read_text())["cells"]
+    unrun = [
+        i
+        for i, cell in enumerate(cells)
+        if cell["cell_type"] == "code" and not cell.get("execution_count")
+    ]
+    assert unrun == [], f"cells {unrun} were stored without being run"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_at_most_one_code_cell_in_five_ignores_its_output_and_none_is_skipped(path: Path) -> None:
+    sources = code_cells(path)
+    ignored = sum("NBVAL_IGNORE_OUTPUT" in source for source in sources)
+    assert ignored * 5 <= len(sources)
+    assert not any("NBVAL_SKIP" in source for source in sources)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_each_notebook_has_two_exercises_whose_solutions_exist(path: Path) -> None:
+    loads = re.findall(r"%load (solutions/\S+\.py)", "\n".join(code_cells(path)))
+    assert len(loads) >= 2
+    assert all((NOTEBOOKS / solution).is_file() for solution in loads)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_notebooks_use_only_public_names_of_the_package(path: Path) -> None:
+    private = re.findall(
+        r"sse_lab[\w.]*\._\w+|from sse_lab[\w.]* import [^\n]*\b_\w+", path.read_text()
+    )
+    assert private == []
