@@ -86,19 +86,22 @@ class AnswerService:
 
     async def follow(
         self, answer_id: str, after: int = 0, idle: float = 15.0
-    ) -> AsyncIterator[Delta | End | None]:
-        """Yield the deltas after `after`, then the End; None after `idle` s without news."""
+    ) -> AsyncIterator[list[Delta | End] | None]:
+        """Yield what is new since `after` in batches (deltas, the End last); None after
+        `idle` s without news. A batch is everything stored so far: one write for a reader."""
         while True:
             progress = await self.store.read(answer_id, after)
-            for seq, text in progress.deltas:
-                yield Delta(seq, text)
-                after = seq
+            batch: list[Delta | End] = [Delta(seq, text) for seq, text in progress.deltas]
             if progress.status != "running":
-                yield End(
+                end = End(
                     progress.last_seq + 1, progress.status, progress.finish_reason, progress.error
                 )
+                yield [*batch, end]
                 return
-            if not progress.deltas and not await self.store.wait(answer_id, after, idle):
+            if batch:
+                after = batch[-1].seq
+                yield batch
+            elif not await self.store.wait(answer_id, after, idle):
                 yield None
 
     async def close(self) -> None:

@@ -196,7 +196,8 @@ class SQLiteAnswerStore:
         if live is None or len(live.texts) > after:
             return True
         try:
-            await asyncio.wait_for(live.changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await live.changed.wait()
         except TimeoutError:
             return False
         return True

@@ -109,6 +109,6 @@ async def _stream(
 ) -> web.StreamResponse:
     idle = request.app[SETTINGS].heartbeat
     async with event_stream(request) as response:
-        async for item in answers.follow(answer_id, after, idle):
-            await response.write(HEARTBEAT if item is None else answer_event(item))
+        async for batch in answers.follow(answer_id, after, idle):
+            await response.write(HEARTBEAT if batch is None else b"".join(map(answer_event, batch)))
     return response

@@ -141,8 +141,8 @@ class Conversation:
         try:
             await self._send({"type": "answer", "id": answer_id})
             # No idle heartbeat here: the socket's own ping/pong keeps it alive.
-            async for item in self._answers.follow(answer_id, after):
-                if item is not None:
+            async for batch in self._answers.follow(answer_id, after):
+                for item in batch or ():
                     await self._send(answer_message(answer_id, item))
             ended = True
         except ConnectionResetError:

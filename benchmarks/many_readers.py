@@ -1,0 +1,320 @@
+"""A thousand `GET /sse/{id}` readers at the built-in model's 20 ms pace, on two cores.
+
+For each arrangement (answers x readers per answer), a fresh server process starts, and two
+reader processes (aiohttp) with half the answers each create them (`POST /new`) and read
+them. Printed: how many readers got to `done`, how late the deltas arrived, how loaded the
+server's CPU was, and the server's memory per open stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import time
+from dataclasses import dataclass, field
+from itertools import cycle
+from multiprocessing.connection import Connection
+
+import aiohttp
+from _common import (
+    AUTH,
+    Chunks,
+    ServerProcess,
+    client_session,
+    lab_runner,
+    machine_note,
+    new_answer,
+    percentile,
+    print_table,
+    raise_fd_limit,
+    read_chunks,
+    timed_events,
+)
+
+PACE = 0.02  # seconds per token of the built-in model
+# One topic each: answers of 90-110 tokens, about 2 s at PACE, so that every arrangement
+# fits the time limit (two-topic answers would double the run).
+PROMPTS = (
+    "How does reconnection work?",
+    "Explain the wire format.",
+    "Why a POST design?",
+    "What do proxies do to a stream?",
+    "How do chat completions stream?",
+    "How do I stop an answer?",
+)
+READER_PROCESSES = 2
+CONNECTING = 64  # requests a reader process has in flight before their headers come
+
+
+@dataclass
+class Reading:
+    """One reader's view: when its answer was created and its stream opened, and each
+    delta's arrival (time.monotonic(): one clock for every process on the machine)."""
+
+    answer: str
+    posted: float
+    opened: float = 0.0
+    chunks: Chunks = field(default_factory=list)
+    deltas: dict[int, float] = field(default_factory=dict)
+    done: bool = False
+    error: str = ""
+
+    def parse(self) -> None:
+        """Turn the raw chunks into delta arrival times (after the run, not during it)."""
+        for at, event in timed_events(self.chunks):
+            if event.event == "message":
+                self.deltas[int(event.id or 0)] = at
+            elif event.event == "done":
+                self.done = True
+            elif event.event == "error":
+                self.error = event.data
+        self.chunks = []
+
+
+class Readers:
+    """A reader process's streams: answers it creates, each read by several streams at once."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
+        self.url = url
+        self.session = session
+        self.readings: list[Reading] = []
+        self.connecting = asyncio.Semaphore(CONNECTING)
+
+    async def answer(self, prompt: str, per_answer: int) -> None:
+        """Create an answer, then read it with `per_answer` streams at once."""
+        try:
+            async with self.connecting:
+                answer = await new_answer(self.session, self.url, prompt)
+        except aiohttp.ClientError as exc:
+            self.readings += [Reading("", 0.0, error=repr(exc)) for _ in range(per_answer)]
+            return
+        readings = [Reading(answer, time.monotonic()) for _ in range(per_answer)]
+        self.readings += readings
+        await asyncio.gather(*(self.read(r) for r in readings))
+
+    async def read(self, reading: Reading) -> None:
+        try:
+            async with self.connecting:
+                response = await self.session.get(f"{self.url}/sse/{reading.answer}", headers=AUTH)
+            async with response:
+                reading.opened = time.monotonic()
+                response.raise_for_status()
+                await read_chunks(response, reading.chunks)
+        except aiohttp.ClientError as exc:
+            reading.error = repr(exc)
+
+
+async def read_share(
+    url: str, answers: int, per_answer: int, start_at: float, limit: float
+) -> tuple[list[Reading], float, float]:
+    """Run one process's readers until done or `limit` s: the readings, the CPU seconds
+    used, and when the last stream ended."""
+    await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    cpu = time.process_time()
+    prompts = cycle(PROMPTS)
+    async with client_session() as session:
+        readers = Readers(url, session)
+        work = [readers.answer(next(prompts), per_answer) for _ in range(answers)]
+        try:
+            async with asyncio.timeout(limit):
+                await asyncio.gather(*work)
+        except TimeoutError:
+            pass  # the unfinished readers are counted as such
+    ended, cpu = time.monotonic(), time.process_time() - cpu
+    for reading in readers.readings:
+        reading.parse()
+    return readers.readings, cpu, ended
+
+
+def reader_process(
+    pipe: Connection, url: str, answers: int, per_answer: int, start_at: float, limit: float
+) -> None:
+    raise_fd_limit()
+    pipe.send(asyncio.run(read_share(url, answers, per_answer, start_at, limit)))
+    pipe.close()
+
+
+@dataclass
+class Outcome:
+    """One arrangement's results, as the table shows them."""
+
+    arrangement: str
+    readers: int
+    readings: list[Reading]
+    seconds: float
+    server_cpu: float  # s
+    client_cpu: float  # s, both reader processes
+    idle_kib: int
+    peak_kib: int
+
+    def latenesses(self, interval: float) -> tuple[list[float], list[float], list[float]]:
+        """Fan-out lateness of the deltas that came while their reader was open, pace lateness
+        (at `interval` s per token) of all deltas, and each answer's generation time relative
+        to the nominal pace."""
+        groups: dict[str, list[Reading]] = {}
+        for reading in self.readings:
+            groups.setdefault(reading.answer, []).append(reading)
+        fan_out, pace, generation = [], [], []
+        for group in groups.values():
+            first: dict[int, float] = {}
+            for reading in group:
+                for seq, at in reading.deltas.items():
+                    first[seq] = min(at, first.get(seq, at))
+            if first:
+                generation.append(token_interval(group[0].posted, first) / PACE)
+            for reading in group:
+                for seq, at in reading.deltas.items():
+                    pace.append(at - (reading.posted + seq * interval))
+                    if len(group) > 1 and first[seq] >= reading.opened:
+                        fan_out.append(at - first[seq])
+        return fan_out, pace, generation
+
+    def row(self, interval: float) -> list[object]:
+        """The table's row, pace lateness measured against `interval` s per token."""
+        fan_out, pace, generation = self.latenesses(interval)
+        delivered = sum(len(r.deltas) for r in self.readings)
+
+        def ms(values: list[float], share: float) -> str:
+            return f"{percentile(values, share) * 1000:.0f}" if values else "-"
+
+        return [
+            self.arrangement,
+            f"{sum(r.done for r in self.readings)}/{self.readers}",
+            ms(fan_out, 0.5),
+            ms(fan_out, 0.99),
+            ms(pace, 0.5),
+            ms(pace, 0.99),
+            f"{percentile(generation, 0.5):.2f}x" if generation else "-",
+            f"{self.server_cpu / self.seconds:.0%}",
+            f"{self.server_cpu / max(1, delivered) * 1e6:.0f}",
+            f"{self.client_cpu / self.seconds:.0%}",
+            f"{self.idle_kib / 1024:.0f}",
+            f"{self.peak_kib / 1024:.0f}",
+            f"{(self.peak_kib - self.idle_kib) / self.readers:.0f}",
+        ]
+
+    def unloaded_interval(self) -> float:
+        """Seconds per token of this (single, unloaded) answer, from POST to its last delta."""
+        (reading,) = self.readings
+        return token_interval(reading.posted, reading.deltas)
+
+
+def token_interval(posted: float, arrivals: dict[int, float]) -> float:
+    """Seconds per token of an answer: from POST /new to its last delta's arrival."""
+    last = max(arrivals)
+    return (arrivals[last] - posted) / last
+
+
+def run_arrangement(answers: int, per_answer: int, limit: float) -> Outcome:
+    """A fresh server; `answers` x `per_answer` readers over the reader processes."""
+    context = multiprocessing.get_context("spawn")
+    with ServerProcess(lab_runner, {"token_delay": PACE, "db_path": "bench.db"}) as server:
+        asyncio.run(warm_up(server.url))
+        idle = server.status_kib("VmRSS")
+        start = time.monotonic() + 3.0  # time for the reader processes to start
+        pipes, processes = [], []
+        for i in range(READER_PROCESSES):
+            share = answers // READER_PROCESSES + (i < answers % READER_PROCESSES)
+            ours, theirs = context.Pipe()
+            args = (theirs, server.url, share, per_answer, start, limit)
+            processes.append(context.Process(target=reader_process, args=args, daemon=True))
+            processes[-1].start()
+            theirs.close()
+            pipes.append(ours)
+        time.sleep(max(0.0, start - time.monotonic()))
+        cpu = server.cpu_seconds()
+        results = [pipe.recv() if pipe.poll(limit + 60) else ([], 0.0, start) for pipe in pipes]
+        seconds = max(ended for _, _, ended in results) - start
+        server_cpu = server.cpu_seconds() - cpu  # idle since the streams ended
+        peak = server.status_kib("VmHWM")
+        for process in processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+    readings = [r for rs, _, _ in results for r in rs]
+    client_cpu = sum(c for _, c, _ in results)
+    name = f"{answers} x {per_answer}"
+    return Outcome(
+        name, answers * per_answer, readings, seconds, server_cpu, client_cpu, idle, peak
+    )
+
+
+async def warm_up(url: str) -> None:
+    """One answer created and read, so that the idle memory has what any answer loads."""
+    async with client_session() as session:
+        answer = await new_answer(session, url, "warm up")
+        async with session.get(f"{url}/sse/{answer}", headers=AUTH) as response:
+            await read_chunks(response)
+
+
+COLUMNS = [
+    ("answers x readers", 18),
+    ("done", 11),
+    ("fan-out p50", 12),
+    ("p99", 6),
+    ("pace p50", 9),
+    ("p99", 6),
+    ("gen. time", 10),
+    ("srv CPU", 8),
+    ("µs/delta", 9),
+    ("cli CPU", 8),
+    ("idle MiB", 9),
+    ("peak MiB", 9),
+    ("KiB/stream", 11),
+]
+
+NOTES = """
+answers x readers: that many answers, each read by that many concurrent `GET /sse/{{id}}`.
+done: readers that got the `done` event within the time limit.
+lateness of each delta at each reader, in ms:
+  fan-out: its arrival minus its arrival at the earliest reader of the same answer, for
+    deltas that came after the reader's stream opened (not a backlog caught up on): what
+    serving many readers adds; none with one reader per answer;
+  pace: its arrival minus when the model at its unloaded pace would have delivered it:
+    (POST /new answered) + seq x (the 1 x 1 row's seconds per token, {interval:.1f} ms).
+    The built-in model's pace is a sleep of {pace} ms plus its work per token on the
+    server's loop, so an unloaded answer already runs a little slower than {pace} ms a token.
+    Every delta counts, also those a reader got late because its stream opened late.
+gen. time: median over answers of (last delta at its earliest reader - POST /new) /
+  (deltas x {pace} ms): 1.00x = the model kept its nominal pace, 2.00x = twice as long.
+srv CPU: server process CPU / wall time (100% = its one event loop saturated a core);
+  µs/delta: server CPU per delta delivered to a reader (generation included);
+  cli CPU: both reader processes together.
+memory: server VmRSS when idle (after one warm-up answer), VmHWM (peak) over the run, and
+  (peak - idle) / readers; with one reader per answer this includes the answer's generation.
+arrangement: server = the lab app in its own spawned process (as `python -m sse_lab serve`,
+  without log output), a fresh one per row; readers: {processes} spawned processes (aiohttp),
+  half the answers each, at most {connecting} requests each awaiting headers at a time; all
+  on the same 2 cores, 127.0.0.1."""
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(description=__doc__)
+    cli.add_argument("--quick", action="store_true", help="a short run: 100 readers")
+    cli.add_argument("--readers", type=int, default=1000)
+    cli.add_argument("--limit", type=float, default=30.0, help="seconds per arrangement")
+    args = cli.parse_args()
+    readers = 100 if args.quick else max(100, args.readers)
+    raise_fd_limit()
+    print(f"{readers} readers, model pace {PACE * 1000:.0f} ms per token; {machine_note()}\n")
+    shapes = [(1, 1), (readers // 100, 100), (readers // 10, 10), (readers, 1)]
+    outcomes = [run_arrangement(a, n, args.limit) for a, n in shapes]
+    interval = outcomes[0].unloaded_interval()
+    print_table(COLUMNS, [o.row(interval) for o in outcomes])
+    for o in outcomes:
+        errors = sorted({r.error for r in o.readings if r.error})
+        if errors:
+            print(f"{o.arrangement} errors: {'; '.join(errors)[:300]}")
+    print(
+        NOTES.format(
+            interval=interval * 1000,
+            pace=f"{PACE * 1000:.0f}",
+            processes=READER_PROCESSES,
+            connecting=CONNECTING,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
