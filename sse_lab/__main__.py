@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     where = "built in" if settings.upstream.base_url == f"{url}/v1" else settings.upstream.base_url
     print(f"SSE Lab serving on {url}  (model {model}, {where}; answers in {args.db})")
     for user, token in settings.users.items():
-        print(f"  user {user}: Authorization: Bearer {token}")
+        print(f"  user {user}: Authorization: Bearer {token}  (chat page: {url}/#token={token})")
     print("Ctrl-C stops it.", flush=True)
     web.run_app(create_app(settings), sock=sock, print=None, **SERVER_OPTIONS)
 

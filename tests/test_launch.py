@@ -57,7 +57,9 @@ def test_python_m_sse_lab_serve_prints_url_and_tokens_and_stops_on_ctrl_c(tmp_pa
         assert server.stdout is not None
         url = re.search(r"http://127\.0\.0\.1:\d+", server.stdout.readline())
         assert url, "the first line names the URL"
-        assert "carol: Authorization: Bearer s3cret" in server.stdout.readline()
+        user_line = server.stdout.readline()
+        assert "carol: Authorization: Bearer s3cret" in user_line
+        assert f"{url[0]}/#token=s3cret" in user_line
         new = httpx.post(
             f"{url[0]}/new", json={"prompt": "hi"}, headers={"Authorization": "Bearer s3cret"}
         )
