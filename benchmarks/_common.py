@@ -58,10 +58,11 @@ def raise_fd_limit() -> int:
     return hard
 
 
-def lab_runner(url: str, changes: dict[str, Any]) -> web.AppRunner:
-    """The lab app as `python -m sse_lab serve` runs it, its built-in model on `url`/v1."""
+def lab_runner(url: str, changes: dict[str, Any], model_url: str = "") -> web.AppRunner:
+    """The lab app as `python -m sse_lab serve` runs it, answering through the built-in
+    model on `model_url`/v1: another lab server's, as a remote provider, or by default its own."""
     settings = replace(Settings(users={USER: TOKEN}), **changes)
-    upstream = replace(settings.upstream, base_url=f"{url}/v1")
+    upstream = replace(settings.upstream, base_url=f"{model_url or url}/v1")
     return runner_for(create_app(replace(settings, upstream=upstream)))
 
 

@@ -1,9 +1,12 @@
 """A thousand `GET /sse/{id}` readers at the built-in model's 20 ms pace, on two cores.
 
-For each arrangement (answers x readers per answer), a fresh server process starts, and two
-reader processes (aiohttp) with half the answers each create them (`POST /new`) and read
-them. Printed: how many readers got to `done`, how late the deltas arrived, how loaded the
-server's CPU was, and the server's memory per open stream.
+Two arrangements: the headline has the model in a process of its own (a second lab server
+whose /v1 the measured server calls, as a deployment calls a remote provider), so that the
+measured server does only the SSE side; the other has the model in the server's process, on
+its event loop. For each row (answers x readers per answer), a fresh server process starts,
+and two reader processes (aiohttp) with half the answers each create them (`POST /new`) and
+read them. Printed: how many readers got to `done`, how late the deltas arrived, how loaded
+the server's CPU was, and the server's memory per open stream.
 """
 
 from __future__ import annotations
@@ -44,7 +47,10 @@ PROMPTS = (
     "How do I stop an answer?",
 )
 READER_PROCESSES = 2
+SERVER = {"token_delay": PACE, "db_path": "bench.db"}  # token_delay: for its own /v1 only
+MODEL = {"token_delay": PACE}  # the lab server whose /v1 is the model of its own process
 CONNECTING = 64  # requests a reader process has in flight before their headers come
+LIMIT = 24.0  # seconds of reading a row: with a server's start, a row takes at most ~30 s
 
 
 @dataclass
@@ -144,6 +150,7 @@ class Outcome:
     readings: list[Reading]
     seconds: float
     server_cpu: float  # s
+    model_cpu: float | None  # s, the model's own process (None: it runs in the server's)
     client_cpu: float  # s, both reader processes
     idle_kib: int
     peak_kib: int
@@ -187,6 +194,7 @@ class Outcome:
             ms(pace, 0.99),
             f"{percentile(generation, 0.5):.2f}x" if generation else "-",
             f"{self.server_cpu / self.seconds:.0%}",
+            "-" if self.model_cpu is None else f"{self.model_cpu / self.seconds:.0%}",
             f"{self.server_cpu / max(1, delivered) * 1e6:.0f}",
             f"{self.client_cpu / self.seconds:.0%}",
             f"{self.idle_kib / 1024:.0f}",
@@ -206,10 +214,11 @@ def token_interval(posted: float, arrivals: dict[int, float]) -> float:
     return (arrivals[last] - posted) / last
 
 
-def run_arrangement(answers: int, per_answer: int, limit: float) -> Outcome:
-    """A fresh server; `answers` x `per_answer` readers over the reader processes."""
+def run_row(answers: int, per_answer: int, limit: float, model: ServerProcess | None) -> Outcome:
+    """A fresh server, its model on `model`'s /v1 (None: its own); `answers` x `per_answer`
+    readers over the reader processes."""
     context = multiprocessing.get_context("spawn")
-    with ServerProcess(lab_runner, {"token_delay": PACE, "db_path": "bench.db"}) as server:
+    with ServerProcess(lab_runner, SERVER, model.url if model else "") as server:
         asyncio.run(warm_up(server.url))
         idle = server.status_kib("VmRSS")
         start = time.monotonic() + 3.0  # time for the reader processes to start
@@ -222,11 +231,13 @@ def run_arrangement(answers: int, per_answer: int, limit: float) -> Outcome:
             processes[-1].start()
             theirs.close()
             pipes.append(ours)
+        measured = [server] if model is None else [server, model]
         time.sleep(max(0.0, start - time.monotonic()))
-        cpu = server.cpu_seconds()
+        cpu = [p.cpu_seconds() for p in measured]
         results = [pipe.recv() if pipe.poll(limit + 60) else ([], 0.0, start) for pipe in pipes]
         seconds = max(ended for _, _, ended in results) - start
-        server_cpu = server.cpu_seconds() - cpu  # idle since the streams ended
+        # Idle since the streams ended.
+        used = [p.cpu_seconds() - c for p, c in zip(measured, cpu, strict=True)]
         peak = server.status_kib("VmHWM")
         for process in processes:
             process.join(10)
@@ -235,8 +246,9 @@ def run_arrangement(answers: int, per_answer: int, limit: float) -> Outcome:
     readings = [r for rs, _, _ in results for r in rs]
     client_cpu = sum(c for _, c, _ in results)
     name = f"{answers} x {per_answer}"
+    model_cpu = used[1] if model else None
     return Outcome(
-        name, answers * per_answer, readings, seconds, server_cpu, client_cpu, idle, peak
+        name, answers * per_answer, readings, seconds, used[0], model_cpu, client_cpu, idle, peak
     )
 
 
@@ -257,6 +269,7 @@ COLUMNS = [
     ("p99", 6),
     ("gen. time", 10),
     ("srv CPU", 8),
+    ("model CPU", 10),
     ("µs/delta", 9),
     ("cli CPU", 8),
     ("idle MiB", 9),
@@ -266,53 +279,77 @@ COLUMNS = [
 
 NOTES = """
 answers x readers: that many answers, each read by that many concurrent `GET /sse/{{id}}`.
-done: readers that got the `done` event within the time limit.
+done: readers that got the `done` event within the time limit ({limit:.0f} s of reading a row).
 lateness of each delta at each reader, in ms:
   fan-out: its arrival minus its arrival at the earliest reader of the same answer, for
     deltas that came after the reader's stream opened (not a backlog caught up on): what
     serving many readers adds; none with one reader per answer;
   pace: its arrival minus when the model at its unloaded pace would have delivered it:
-    (POST /new answered) + seq x (the 1 x 1 row's seconds per token, {interval:.1f} ms).
-    The built-in model's pace is a sleep of {pace} ms plus its work per token on the
-    server's loop, so an unloaded answer already runs a little slower than {pace} ms a token.
-    Every delta counts, also those a reader got late because its stream opened late.
+    (POST /new answered) + seq x (seconds per token of the 1 x 1 row of the same table, in
+    its title). The built-in model's pace is a sleep of {pace} ms plus its work per token on
+    the loop of the process it runs in, so an unloaded answer already runs a little slower
+    than {pace} ms a token. Every delta counts, also those a reader got late because its
+    stream opened late.
 gen. time: median over answers of (last delta at its earliest reader - POST /new) /
   (deltas x {pace} ms): 1.00x = the model kept its nominal pace, 2.00x = twice as long.
-srv CPU: server process CPU / wall time (100% = its one event loop saturated a core);
-  µs/delta: server CPU per delta delivered to a reader (generation included);
+srv CPU: server process CPU / wall time (100% = its one event loop saturated a core); with
+  the model in its own process the server still reads each answer's model stream (openai
+  SDK) and stores each delta;
+  model CPU: the model's own process likewise; "-" when it runs in the server process (its
+  CPU is then in srv CPU);
+  µs/delta: server CPU per delta delivered to a reader (the answer's generation, or reading
+  it from the model, included);
   cli CPU: both reader processes together.
-memory: server VmRSS when idle (after one warm-up answer), VmHWM (peak) over the run, and
-  (peak - idle) / readers; with one reader per answer this includes the answer's generation.
+memory: the server process only, never the model's own process: VmRSS when idle (after one
+  warm-up answer), VmHWM (peak) over the run, and (peak - idle) / readers; with one reader
+  per answer this includes the answer's task and model stream (and, in the same process, the
+  model's side of that stream).
 arrangement: server = the lab app in its own spawned process (as `python -m sse_lab serve`,
-  without log output), a fresh one per row; readers: {processes} spawned processes (aiohttp),
-  half the answers each, at most {connecting} requests each awaiting headers at a time; all
-  on the same 2 cores, 127.0.0.1."""
+  without log output), a fresh one per row; model in its own process = a second lab server,
+  spawned once for its table, whose /v1 the server calls over HTTP (openai SDK) as it would
+  a remote provider's; readers: {processes} spawned processes (aiohttp), half the answers
+  each, at most {connecting} requests each awaiting headers at a time; all on 127.0.0.1.
+  Only 2 cores: the server, the model's own process and the reader processes compete for
+  them, so the model's pace also suffers from the load of the server and the readers, which
+  a remote provider's would not."""
+
+OWN_PROCESS = "Model in its own process (the headline): the server does only the SSE side"
+SAME_PROCESS = "Model in the same process: the server's event loop also generates every answer"
+
+
+def print_outcomes(title: str, outcomes: list[Outcome]) -> None:
+    """One arrangement's table, pace lateness against its 1 x 1 row, then its errors."""
+    interval = outcomes[0].unloaded_interval()
+    print(f"{title}; 1 x 1 pace: {interval * 1000:.1f} ms a token")
+    print_table(COLUMNS, [o.row(interval) for o in outcomes])
+    for o in outcomes:
+        errors = sorted({r.error for r in o.readings if r.error})
+        if errors:
+            print(f"{o.arrangement} errors: {'; '.join(errors)[:300]}")
+    print()
 
 
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__)
     cli.add_argument("--quick", action="store_true", help="a short run: 100 readers")
     cli.add_argument("--readers", type=int, default=1000)
-    cli.add_argument("--limit", type=float, default=30.0, help="seconds per arrangement")
+    cli.add_argument("--limit", type=float, default=LIMIT, help="seconds of reading per row")
     args = cli.parse_args()
     readers = 100 if args.quick else max(100, args.readers)
     raise_fd_limit()
     print(f"{readers} readers, model pace {PACE * 1000:.0f} ms per token; {machine_note()}\n")
     shapes = [(1, 1), (readers // 100, 100), (readers // 10, 10), (readers, 1)]
-    outcomes = [run_arrangement(a, n, args.limit) for a, n in shapes]
-    interval = outcomes[0].unloaded_interval()
-    print_table(COLUMNS, [o.row(interval) for o in outcomes])
-    for o in outcomes:
-        errors = sorted({r.error for r in o.readings if r.error})
-        if errors:
-            print(f"{o.arrangement} errors: {'; '.join(errors)[:300]}")
+    with ServerProcess(lab_runner, MODEL) as model:
+        own = [run_row(a, n, args.limit, model) for a, n in shapes]
+    print_outcomes(OWN_PROCESS, own)
+    print_outcomes(SAME_PROCESS, [run_row(a, n, args.limit, None) for a, n in shapes])
     print(
         NOTES.format(
-            interval=interval * 1000,
+            limit=args.limit,
             pace=f"{PACE * 1000:.0f}",
             processes=READER_PROCESSES,
             connecting=CONNECTING,
-        )
+        ).lstrip()
     )
 
 

@@ -28,6 +28,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")
         }
         return error_response(exc.status, _sentence(exc), **headers)
+    except ConnectionResetError:
+        # The client left before its response began (nginx logs this as 499): not a bug.
+        return web.Response(status=499, reason="Client Closed Request")
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal server error")
