@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import openai
 
 from sse_lab.config import Upstream
+from sse_lab.sse import EventStreamParser
 from sse_lab.store import Answer, AnswerStore, Status
 
 
@@ -122,27 +125,48 @@ class AnswerService:
         reason: str | None = "stop"
         error: str | None = None
         try:
-            async with asyncio.timeout(self._limits.max_seconds):
-                stream = await self._client.chat.completions.create(
+            async with (
+                asyncio.timeout(self._limits.max_seconds),
+                self._client.chat.completions.with_streaming_response.create(
                     model=self._upstream.model,
                     messages=[{"role": "user", "content": prompt}],
                     max_tokens=self._limits.max_tokens,
                     stream=True,
-                )
-                async with stream:
-                    async for chunk in stream:
-                        if not chunk.choices:
-                            continue
-                        choice = chunk.choices[0]
-                        if choice.delta.content:
-                            seq += 1
-                            await self.store.append(answer_id, seq, choice.delta.content)
-                        if choice.finish_reason:
-                            reason = choice.finish_reason
+                ) as response,
+            ):
+                async for chunk in chat_chunks(response.iter_bytes()):
+                    if not chunk.get("choices"):
+                        continue  # e.g. the closing usage chunk
+                    choice = chunk["choices"][0]
+                    if text := (choice.get("delta") or {}).get("content"):
+                        seq += 1
+                        await self.store.append(answer_id, seq, text)
+                    reason = choice.get("finish_reason") or reason
         except TimeoutError:
             reason = "time_limit"
-        except openai.APIError as exc:
-            status, reason, error = "error", None, f"the model failed: {exc.message}"
+        except (openai.APIError, UpstreamError) as exc:
+            status, reason, error = "error", None, f"the model failed: {exc}"
         except Exception as exc:  # an answer must end, whatever broke
             status, reason, error = "error", None, f"the answer failed: {type(exc).__name__}"
         await self.store.finish(answer_id, status, reason, error)
+
+
+class UpstreamError(Exception):
+    """The model's stream itself reported an error (an `error` object instead of a chunk)."""
+
+
+async def chat_chunks(body: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
+    """The JSON chunks of a `chat.completion.chunk` stream, until `data: [DONE]`.
+
+    The openai SDK makes the request (auth, errors, base URL); the body is read with the
+    project's own parser, which costs a fraction of building the SDK's typed chunks.
+    """
+    parser = EventStreamParser()
+    async for raw in body:
+        for event in parser.feed(raw):
+            if event.data == "[DONE]":
+                return
+            chunk = json.loads(event.data)
+            if "error" in chunk:
+                raise UpstreamError((chunk["error"] or {}).get("message", "unknown error"))
+            yield chunk
