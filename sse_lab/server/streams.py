@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +40,7 @@ async def event_stream(request: web.Request) -> AsyncIterator[web.StreamResponse
         streams.discard(response)
 
 
+@functools.lru_cache(maxsize=4096)  # the readers of one answer share each piece's bytes
 def answer_event(item: Delta | End) -> bytes:
     """An answer's piece as CONTRACT.md spells it: deltas, then `done` or `error`."""
     if isinstance(item, Delta):
