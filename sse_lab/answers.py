@@ -18,7 +18,7 @@ import openai
 
 from sse_lab.config import Upstream
 from sse_lab.sse import EventStreamParser
-from sse_lab.store import Answer, AnswerStore, Status
+from sse_lab.store import Answer, AnswerStore, Progress, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +88,18 @@ class AnswerService:
         return len(self._tasks)
 
     async def follow(
-        self, answer_id: str, after: int = 0, idle: float = 15.0
+        self,
+        answer_id: str,
+        after: int = 0,
+        idle: float = 15.0,
+        progress: Progress | None = None,
     ) -> AsyncIterator[list[Delta | End] | None]:
         """Yield what is new since `after` in batches (deltas, the End last); None after
-        `idle` s without news. A batch is everything stored so far: one write for a reader."""
+        `idle` s without news. A batch is everything stored so far: one write for a reader.
+        `progress`: the store's answer for `after`, if the caller has read it already."""
         while True:
-            progress = await self.store.read(answer_id, after)
+            if progress is None:
+                progress = await self.store.read(answer_id, after)
             batch: list[Delta | End] = [Delta(seq, text) for seq, text in progress.deltas]
             if progress.status != "running":
                 end = End(
@@ -106,6 +112,7 @@ class AnswerService:
                 yield batch
             elif not await self.store.wait(answer_id, after, idle):
                 yield None
+            progress = None
 
     async def close(self) -> None:
         """Cancel every running answer (they end as errors) and close the upstream client.

@@ -15,6 +15,7 @@ from sse_lab.server.auth import require_user
 from sse_lab.server.errors import error_response
 from sse_lab.server.state import ANSWERS, SETTINGS
 from sse_lab.server.streams import HEARTBEAT, answer_event, event_stream, parse_last_event_id
+from sse_lab.store import Progress
 
 routes = web.RouteTableDef()
 
@@ -56,7 +57,7 @@ async def stream_answer(request: web.Request) -> web.StreamResponse:
         return error_response(
             400, f"Last-Event-ID {after} is ahead of this answer: it has {progress.last_seq} so far"
         )
-    return await _stream(request, answers, answer_id, after)
+    return await _stream(request, answers, answer_id, after, progress)
 
 
 @routes.delete("/sse/{id}")
@@ -105,10 +106,14 @@ async def _own_answer_id(request: web.Request) -> str:
 
 
 async def _stream(
-    request: web.Request, answers: AnswerService, answer_id: str, after: int
+    request: web.Request,
+    answers: AnswerService,
+    answer_id: str,
+    after: int,
+    progress: Progress | None = None,
 ) -> web.StreamResponse:
     idle = request.app[SETTINGS].heartbeat
     async with event_stream(request) as response:
-        async for batch in answers.follow(answer_id, after, idle):
+        async for batch in answers.follow(answer_id, after, idle, progress):
             await response.write(HEARTBEAT if batch is None else b"".join(map(answer_event, batch)))
     return response
