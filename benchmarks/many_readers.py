@@ -4,9 +4,10 @@ Two arrangements: the headline has the model in a process of its own (a second l
 whose /v1 the measured server calls, as a deployment calls a remote provider), so that the
 measured server does only the SSE side; the other has the model in the server's process, on
 its event loop. For each row (answers x readers per answer), a fresh server process starts,
-and two reader processes (aiohttp) with half the answers each create them (`POST /new`) and
-read them. Printed: how many readers got to `done`, how late the deltas arrived, how loaded
-the server's CPU was, and the server's memory per open stream.
+and two reader processes with half the answers each create them (`POST /new`, aiohttp) and
+read them (`GET /sse/{id}` on bare sockets). Printed: how many readers got to `done`, how
+long streams took to open, how late the deltas arrived, how loaded the server's CPU was,
+and the server's memory per open stream.
 """
 
 from __future__ import annotations
@@ -55,27 +56,85 @@ LIMIT = 24.0  # seconds of reading a row: with a server's start, a row takes at 
 
 @dataclass
 class Reading:
-    """One reader's view: when its answer was created and its stream opened, and each
-    delta's arrival (time.monotonic(): one clock for every process on the machine)."""
+    """One reader's view: when its answer was created, its request sent and its response's
+    head came, and each delta's arrival (time.monotonic(): one clock for every process on
+    the machine)."""
 
     answer: str
     posted: float
+    sent: float = 0.0
     opened: float = 0.0
-    chunks: Chunks = field(default_factory=list)
+    reads: Chunks = field(default_factory=list)
     deltas: dict[int, float] = field(default_factory=dict)
     done: bool = False
     error: str = ""
 
     def parse(self) -> None:
-        """Turn the raw chunks into delta arrival times (after the run, not during it)."""
-        for at, event in timed_events(self.chunks):
+        """Turn the raw reads into delta arrival times (after the run, not during it)."""
+        status, self.opened, body = http_response(self.reads)
+        if status != 200:
+            self.error = self.error or f"status {status}"
+        for at, event in timed_events(body):
             if event.event == "message":
                 self.deltas[int(event.id or 0)] = at
             elif event.event == "done":
                 self.done = True
             elif event.event == "error":
                 self.error = event.data
-        self.chunks = []
+        self.reads = []
+
+
+def http_response(reads: Chunks) -> tuple[int, float, Chunks]:
+    """An HTTP/1.1 response read in pieces: its status, when its head came, and its chunked
+    body's data, each piece with the arrival of the read that completed it."""
+    buffer, status, opened, body, size = b"", 0, 0.0, [], -1
+    for at, data in reads:
+        buffer += data
+        if not status:
+            head, blank, rest = buffer.partition(b"\r\n\r\n")
+            if not blank:
+                continue
+            status, opened, buffer = int(head.split()[1]), at, rest
+        while True:
+            if size < 0:
+                line, crlf, rest = buffer.partition(b"\r\n")
+                if not crlf:
+                    break
+                size, buffer = int(line, 16), rest
+                if size == 0:
+                    return status, opened, body
+            if len(buffer) < size + 2:
+                break
+            body.append((at, buffer[:size]))
+            buffer, size = buffer[size + 2 :], -1
+    return status, opened, body
+
+
+class StreamReader(asyncio.Protocol):
+    """One `GET /sse/{id}` on a bare socket, keeping each read with its arrival time: the
+    cheapest reader there is, so that the two cores go to the server (a browser's work
+    would be done on its own machine). `Connection: close`: the response ends the socket."""
+
+    def __init__(self, request: bytes, reading: Reading) -> None:
+        self.request = request
+        self.reading = reading
+        loop = asyncio.get_running_loop()
+        self.headed: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.reading.reads.append((time.monotonic(), data))
+        if not self.headed.done():
+            self.headed.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for future in (self.headed, self.closed):
+            if not future.done():
+                future.set_result(None)
 
 
 class Readers:
@@ -86,6 +145,7 @@ class Readers:
         self.session = session
         self.readings: list[Reading] = []
         self.connecting = asyncio.Semaphore(CONNECTING)
+        self.transports: list[asyncio.BaseTransport] = []
 
     async def answer(self, prompt: str, per_answer: int) -> None:
         """Create an answer, then read it with `per_answer` streams at once."""
@@ -100,15 +160,29 @@ class Readers:
         await asyncio.gather(*(self.read(r) for r in readings))
 
     async def read(self, reading: Reading) -> None:
+        host, port = self.url.removeprefix("http://").split(":")
+        request = (
+            f"GET /sse/{reading.answer} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Authorization: {AUTH['Authorization']}\r\nAccept: text/event-stream\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        loop = asyncio.get_running_loop()
         try:
             async with self.connecting:
-                response = await self.session.get(f"{self.url}/sse/{reading.answer}", headers=AUTH)
-            async with response:
-                reading.opened = time.monotonic()
-                response.raise_for_status()
-                await read_chunks(response, reading.chunks)
-        except aiohttp.ClientError as exc:
+                reading.sent = time.monotonic()
+                transport, reader = await loop.create_connection(
+                    lambda: StreamReader(request, reading), host, int(port)
+                )
+                self.transports.append(transport)
+                await reader.headed
+            await reader.closed
+        except OSError as exc:
             reading.error = repr(exc)
+
+    def close(self) -> None:
+        """Close the sockets still open (their readers ran out of time)."""
+        for transport in self.transports:
+            transport.close()
 
 
 async def read_share(
@@ -127,6 +201,8 @@ async def read_share(
                 await asyncio.gather(*work)
         except TimeoutError:
             pass  # the unfinished readers are counted as such
+        finally:
+            readers.close()
     ended, cpu = time.monotonic(), time.process_time() - cpu
     for reading in readers.readings:
         reading.parse()
@@ -156,13 +232,13 @@ class Outcome:
     peak_kib: int
 
     def latenesses(self, interval: float) -> tuple[list[float], list[float], list[float]]:
-        """Fan-out lateness of the deltas that came while their reader was open, pace lateness
-        (at `interval` s per token) of all deltas, and each answer's generation time relative
-        to the nominal pace."""
+        """Fan-out lateness of the deltas that came while their reader was open; lateness
+        against the pace (`interval` s per token) of every delta on its open stream; each
+        answer's generation time relative to the nominal pace."""
         groups: dict[str, list[Reading]] = {}
         for reading in self.readings:
             groups.setdefault(reading.answer, []).append(reading)
-        fan_out, pace, generation = [], [], []
+        fan_out, late, generation = [], [], []
         for group in groups.values():
             first: dict[int, float] = {}
             for reading in group:
@@ -172,14 +248,15 @@ class Outcome:
                 generation.append(token_interval(group[0].posted, first) / PACE)
             for reading in group:
                 for seq, at in reading.deltas.items():
-                    pace.append(at - (reading.posted + seq * interval))
+                    late.append(at - max(reading.opened, reading.posted + seq * interval))
                     if len(group) > 1 and first[seq] >= reading.opened:
                         fan_out.append(at - first[seq])
-        return fan_out, pace, generation
+        return fan_out, late, generation
 
     def row(self, interval: float) -> list[object]:
-        """The table's row, pace lateness measured against `interval` s per token."""
-        fan_out, pace, generation = self.latenesses(interval)
+        """The table's row, lateness measured against `interval` s per token."""
+        fan_out, late, generation = self.latenesses(interval)
+        opening = [r.opened - r.sent for r in self.readings if r.opened]
         delivered = sum(len(r.deltas) for r in self.readings)
 
         def ms(values: list[float], share: float) -> str:
@@ -188,10 +265,12 @@ class Outcome:
         return [
             self.arrangement,
             f"{sum(r.done for r in self.readings)}/{self.readers}",
+            ms(opening, 0.5),
+            ms(opening, 0.99),
             ms(fan_out, 0.5),
             ms(fan_out, 0.99),
-            ms(pace, 0.5),
-            ms(pace, 0.99),
+            ms(late, 0.5),
+            ms(late, 0.99),
             f"{percentile(generation, 0.5):.2f}x" if generation else "-",
             f"{self.server_cpu / self.seconds:.0%}",
             "-" if self.model_cpu is None else f"{self.model_cpu / self.seconds:.0%}",
@@ -263,9 +342,11 @@ async def warm_up(url: str) -> None:
 COLUMNS = [
     ("answers x readers", 18),
     ("done", 11),
+    ("open p50", 9),
+    ("p99", 6),
     ("fan-out p50", 12),
     ("p99", 6),
-    ("pace p50", 9),
+    ("late p50", 9),
     ("p99", 6),
     ("gen. time", 10),
     ("srv CPU", 8),
@@ -280,16 +361,18 @@ COLUMNS = [
 NOTES = """
 answers x readers: that many answers, each read by that many concurrent `GET /sse/{{id}}`.
 done: readers that got the `done` event within the time limit ({limit:.0f} s of reading a row).
+open: from a reader's GET leaving (its socket's connect) to its response's head arriving, in
+  ms; a thousand readers connecting at once queue for the accept and for the handlers.
 lateness of each delta at each reader, in ms:
   fan-out: its arrival minus its arrival at the earliest reader of the same answer, for
     deltas that came after the reader's stream opened (not a backlog caught up on): what
     serving many readers adds; none with one reader per answer;
-  pace: its arrival minus when the model at its unloaded pace would have delivered it:
-    (POST /new answered) + seq x (seconds per token of the 1 x 1 row of the same table, in
-    its title). The built-in model's pace is a sleep of {pace} ms plus its work per token on
-    the loop of the process it runs in, so an unloaded answer already runs a little slower
-    than {pace} ms a token. Every delta counts, also those a reader got late because its
-    stream opened late.
+  late: its arrival minus when it was due on the open stream: the later of the stream's
+    opening and when the model at its unloaded pace would have delivered it, (POST /new
+    answered) + seq x (seconds per token of the 1 x 1 row of the same table, in its title).
+    So a backlog counts from when the stream opened, and a model that falls behind its pace
+    counts too. The built-in model keeps a steady pace: token n is due n x {pace} ms after
+    its first.
 gen. time: median over answers of (last delta at its earliest reader - POST /new) /
   (deltas x {pace} ms): 1.00x = the model kept its nominal pace, 2.00x = twice as long.
 srv CPU: server process CPU / wall time (100% = its one event loop saturated a core); with
@@ -307,11 +390,12 @@ memory: the server process only, never the model's own process: VmRSS when idle 
 arrangement: server = the lab app in its own spawned process (as `python -m sse_lab serve`,
   without log output), a fresh one per row; model in its own process = a second lab server,
   spawned once for its table, whose /v1 the server calls over HTTP (openai SDK) as it would
-  a remote provider's; readers: {processes} spawned processes (aiohttp), half the answers
-  each, at most {connecting} requests each awaiting headers at a time; all on 127.0.0.1.
-  Only 2 cores: the server, the model's own process and the reader processes compete for
-  them, so the model's pace also suffers from the load of the server and the readers, which
-  a remote provider's would not."""
+  a remote provider's; readers: {processes} spawned processes, half the answers each, at
+  most {connecting} requests each awaiting headers at a time; each stream read on a bare
+  socket (asyncio.Protocol keeping each read with its arrival time, parsed after the run);
+  all on 127.0.0.1. Only 2 cores: the server, the model's own process and the reader
+  processes compete for them, so the model's pace also suffers from the load of the server
+  and the readers, which a remote provider's would not."""
 
 OWN_PROCESS = "Model in its own process (the headline): the server does only the SSE side"
 SAME_PROCESS = "Model in the same process: the server's event loop also generates every answer"

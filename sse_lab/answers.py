@@ -17,29 +17,9 @@ from typing import Any
 import openai
 
 from sse_lab.config import Upstream
+from sse_lab.feeds import Batch, Feed, Sink
 from sse_lab.sse import EventStreamParser
 from sse_lab.store import Answer, AnswerStore, Progress, Status
-
-
-@dataclass(frozen=True, slots=True)
-class Delta:
-    """A piece of the answer, numbered from 1."""
-
-    seq: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class End:
-    """How an answer ended: `done` with a finish reason, or `error` with a message.
-
-    Its `seq` follows the last delta's, so a reader that saw the end can say so on resume.
-    """
-
-    seq: int
-    status: Status
-    finish_reason: str | None
-    error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +33,26 @@ class Limits:
 class AnswerService:
     """Starts, stops and follows answers; owns one generation task per running answer."""
 
-    def __init__(self, store: AnswerStore, upstream: Upstream, limits: Limits) -> None:
+    def __init__(
+        self, store: AnswerStore, upstream: Upstream, limits: Limits, heartbeat: float = 15.0
+    ) -> None:
+        """`heartbeat`: seconds without news after which readers get an empty batch."""
         if upstream.base_url is None:
             raise ValueError("the upstream needs a base_url")
         self.store = store
         self._upstream = upstream
         self._limits = limits
         # No SDK retries: a retry would restart the answer and send its first words twice.
+        # The aiohttp transport reads a stream with about a fifth less CPU than the default.
         self._client = openai.AsyncOpenAI(
-            base_url=upstream.base_url, api_key=upstream.api_key, max_retries=0
+            base_url=upstream.base_url,
+            api_key=upstream.api_key,
+            max_retries=0,
+            http_client=openai.DefaultAioHttpClient(),
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._feeds: dict[str, Feed] = {}
+        self._heartbeat = heartbeat
 
     async def start(self, owner: str, prompt: str) -> Answer:
         """Store the prompt and start generating its answer in the background."""
@@ -87,43 +76,77 @@ class AnswerService:
         """How many answers are being generated right now."""
         return len(self._tasks)
 
-    async def follow(
-        self,
-        answer_id: str,
-        after: int = 0,
-        idle: float = 15.0,
-        progress: Progress | None = None,
-    ) -> AsyncIterator[list[Delta | End] | None]:
-        """Yield what is new since `after` in batches (deltas, the End last); None after
-        `idle` s without news. A batch is everything stored so far: one write for a reader.
-        `progress`: the store's answer for `after`, if the caller has read it already."""
-        while True:
-            if progress is None:
-                progress = await self.store.read(answer_id, after)
-            batch: list[Delta | End] = [Delta(seq, text) for seq, text in progress.deltas]
-            if progress.status != "running":
-                end = End(
-                    progress.last_seq + 1, progress.status, progress.finish_reason, progress.error
-                )
-                yield [*batch, end]
-                return
-            if batch:
-                after = batch[-1].seq
+    async def deliver(
+        self, answer_id: str, after: int, sink: Sink, progress: Progress | None = None
+    ) -> None:
+        """Give `sink` the answer's pieces after `after` in batches, the End last; an empty
+        batch after `heartbeat` s without news. What is stored comes at once; the rest as
+        the answer's feed gets it, called on the feed's task (so `sink` must not block).
+        Returns after the End; raises what `sink` raised. `progress`: the store's answer for
+        `after`, if the caller has read it already."""
+        stored, feed, after = await self._catch_up(answer_id, after, progress)
+        for batch in stored:
+            sink(batch)
+        if feed is None:
+            return
+        subscription = feed.subscribe(after, sink)
+        try:
+            await subscription.ended
+        finally:
+            feed.unsubscribe(subscription)
+
+    async def follow(self, answer_id: str, after: int = 0) -> AsyncIterator[Batch]:
+        """The batches of `deliver`, for a reader that awaits each write (a WebSocket)."""
+        inbox: asyncio.Queue[Batch] = asyncio.Queue()
+        stored, feed, after = await self._catch_up(answer_id, after, None)
+        for batch in stored:
+            inbox.put_nowait(batch)
+        subscription = feed.subscribe(after, inbox.put_nowait) if feed else None
+        try:
+            while not (batch := await inbox.get()).ended:
                 yield batch
-            elif not await self.store.wait(answer_id, after, idle):
-                yield None
+            yield batch
+        finally:
+            if feed and subscription:
+                feed.unsubscribe(subscription)
+
+    async def _catch_up(
+        self, answer_id: str, after: int, progress: Progress | None
+    ) -> tuple[list[Batch], Feed | None, int]:
+        """What is stored after `after`; the feed for the rest, which has passed on nothing
+        beyond what is stored (None: the answer has ended); the last seq stored."""
+        stored = []
+        while True:
+            batch = Batch.of(progress or await self.store.read(answer_id, after))
+            if batch.pieces:
+                stored.append(batch)
+                after = batch.pieces[-1].seq
+            if batch.ended:
+                return stored, None, after
+            feed = self._feed(answer_id, after)
+            if feed.seq <= after:
+                return stored, feed, after
             progress = None
 
-    async def close(self) -> None:
-        """Cancel every running answer (they end as errors) and close the upstream client.
+    def _feed(self, answer_id: str, after: int) -> Feed:
+        """The answer's feed in this process, started (from `after`) if it has none yet."""
+        feed = self._feeds.get(answer_id)
+        if feed is None:
+            feed = self._feeds[answer_id] = Feed(self.store, answer_id, after, self._heartbeat)
+            feed.task.add_done_callback(lambda _: self._feeds.pop(answer_id, None))
+        return feed
 
-        Safe to call more than once."""
+    async def close(self) -> None:
+        """Cancel every running answer (they end as errors), let their readers have the end,
+        and close the upstream client. Safe to call more than once."""
         tasks = dict(self._tasks)
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
-        for answer_id in tasks:
+        feeds = dict(self._feeds)
+        for answer_id in tasks.keys() | feeds.keys():
             await self.store.finish(answer_id, "error", None, "the server stopped")
+        await asyncio.gather(*(feed.task for feed in feeds.values()), return_exceptions=True)
         await self._client.close()
 
     async def _generate(self, answer_id: str, prompt: str) -> None:
@@ -141,39 +164,55 @@ class AnswerService:
                     stream=True,
                 ) as response,
             ):
-                async for chunk in chat_chunks(response.iter_bytes()):
-                    if not chunk.get("choices"):
-                        continue  # e.g. the closing usage chunk
-                    choice = chunk["choices"][0]
-                    if text := (choice.get("delta") or {}).get("content"):
-                        seq += 1
-                        await self.store.append(answer_id, seq, text)
-                    reason = choice.get("finish_reason") or reason
+                async for chunks in chat_chunks(response.iter_bytes()):
+                    texts = []
+                    for chunk in chunks:
+                        if not chunk.get("choices"):
+                            continue  # e.g. the closing usage chunk
+                        choice = chunk["choices"][0]
+                        if text := (choice.get("delta") or {}).get("content"):
+                            texts.append(text)
+                        reason = choice.get("finish_reason") or reason
+                    if texts:  # what came in one read is stored in one write
+                        await self.store.append(answer_id, seq + 1, texts)
+                        seq += len(texts)
         except TimeoutError:
             reason = "time_limit"
         except (openai.APIError, UpstreamError) as exc:
-            status, reason, error = "error", None, f"the model failed: {exc}"
+            status, reason, error = "error", None, f"the model failed: {failure(exc)}"
         except Exception as exc:  # an answer must end, whatever broke
             status, reason, error = "error", None, f"the answer failed: {type(exc).__name__}"
         await self.store.finish(answer_id, status, reason, error)
+
+
+def failure(exc: Exception) -> str:
+    """What went wrong upstream; for a connection that failed, with what lies under the
+    SDK's words (on aiohttp, it calls a refused connection a timeout)."""
+    if isinstance(exc, openai.APIConnectionError) and exc.__cause__ is not None:
+        return f"{exc} {exc.__cause__}"
+    return str(exc)
 
 
 class UpstreamError(Exception):
     """The model's stream itself reported an error (an `error` object instead of a chunk)."""
 
 
-async def chat_chunks(body: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
-    """The JSON chunks of a `chat.completion.chunk` stream, until `data: [DONE]`.
+async def chat_chunks(body: AsyncIterator[bytes]) -> AsyncIterator[list[dict[str, Any]]]:
+    """The JSON chunks of a `chat.completion.chunk` stream until `data: [DONE]`, in lists:
+    those each read of the body completed.
 
     The openai SDK makes the request (auth, errors, base URL); the body is read with the
     project's own parser, which costs a fraction of building the SDK's typed chunks.
     """
     parser = EventStreamParser()
     async for raw in body:
+        chunks: list[dict[str, Any]] = []
         for event in parser.feed(raw):
             if event.data == "[DONE]":
+                yield chunks
                 return
             chunk = json.loads(event.data)
             if "error" in chunk:
                 raise UpstreamError((chunk["error"] or {}).get("message", "unknown error"))
-            yield chunk
+            chunks.append(chunk)
+        yield chunks

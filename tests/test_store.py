@@ -14,7 +14,7 @@ async def test_an_answer_is_read_back_in_order_after_any_sequence_number() -> No
     store = SQLiteAnswerStore()
     answer = await store.create("alice", "hi?")
     for seq, text in enumerate(["Hel", "lo", "!"], 1):
-        await store.append(answer.id, seq, text)
+        await store.append(answer.id, seq, [text])
 
     assert (await store.read(answer.id, 0)).deltas == [(1, "Hel"), (2, "lo"), (3, "!")]
     assert (await store.read(answer.id, 2)).deltas == [(3, "!")]
@@ -25,7 +25,7 @@ async def test_an_answer_is_read_back_in_order_after_any_sequence_number() -> No
 async def test_finished_answers_are_read_from_the_database() -> None:
     store = SQLiteAnswerStore()
     answer = await store.create("alice", "hi?")
-    await store.append(answer.id, 1, "Hi")
+    await store.append(answer.id, 1, ["Hi"])
     assert await store.finish(answer.id, "done", "stop")
 
     progress = await store.read(answer.id, 0)
@@ -45,7 +45,39 @@ async def test_a_delta_out_of_order_is_refused() -> None:
     store = SQLiteAnswerStore()
     answer = await store.create("alice", "hi?")
     with pytest.raises(ValueError, match="out of order"):
-        await store.append(answer.id, 2, "skipped one")
+        await store.append(answer.id, 2, ["skipped one"])
+
+
+async def test_deltas_that_came_together_are_appended_together() -> None:
+    store = SQLiteAnswerStore()
+    answer = await store.create("alice", "hi?")
+    await store.append(answer.id, 1, ["Hel", "lo"])
+    await store.append(answer.id, 3, ["!"])
+    assert (await store.read(answer.id, 1)).deltas == [(2, "lo"), (3, "!")]
+    with pytest.raises(ValueError, match="out of order"):
+        await store.append(answer.id, 3, ["again"])
+
+
+async def test_readers_see_a_delta_once_it_is_committed_and_the_end_comes_after_it(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "answers.db")
+    store = SQLiteAnswerStore(path)
+    first, second = await store.create("alice", "one"), await store.create("bob", "two")
+    # Appended in one turn of the loop: not visible yet, then committed together.
+    appends = [asyncio.create_task(store.append(a.id, 1, ["x"])) for a in (first, second)]
+    await asyncio.sleep(0)
+    assert (await store.read(first.id, 0)).deltas == []
+    await asyncio.gather(*appends)
+    assert (await store.read(first.id, 0)).deltas == [(1, "x")]
+    # A delta still on its way when the answer ends is stored before the end.
+    late = asyncio.create_task(store.append(second.id, 2, ["y"]))
+    await asyncio.sleep(0)
+    await store.finish(second.id, "done", "stop")
+    await late
+    await store.close()
+    progress = await SQLiteAnswerStore(path).read(second.id, 0)
+    assert (progress.deltas, progress.status) == ([(1, "x"), (2, "y")], "done")
 
 
 async def test_ids_are_unguessable_and_unknown_ids_have_no_row() -> None:
@@ -63,7 +95,7 @@ async def test_wait_returns_when_a_delta_arrives_and_times_out_otherwise() -> No
 
     waiter = asyncio.create_task(store.wait(answer.id, 0, timeout=10))
     await asyncio.sleep(0)
-    await store.append(answer.id, 1, "x")
+    await store.append(answer.id, 1, ["x"])
     assert await waiter
     assert await store.wait(answer.id, 0, timeout=10)  # already there: no waiting
 
@@ -81,10 +113,10 @@ async def test_answers_survive_a_restart_and_a_cut_answer_says_why(tmp_path: Pat
     path = str(tmp_path / "answers.db")
     before = SQLiteAnswerStore(path)
     done = await before.create("alice", "finished")
-    await before.append(done.id, 1, "all")
+    await before.append(done.id, 1, ["all"])
     await before.finish(done.id, "done", "stop")
     cut = await before.create("bob", "cut short")
-    await before.append(cut.id, 1, "half")
+    await before.append(cut.id, 1, ["half"])
     await before.close()
 
     after = SQLiteAnswerStore(path)

@@ -44,7 +44,7 @@ async def _answers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = SQLiteAnswerStore(settings.db_path)
     limits = Limits(settings.max_tokens, settings.max_seconds)
-    app[ANSWERS] = AnswerService(store, settings.upstream, limits)
+    app[ANSWERS] = AnswerService(store, settings.upstream, limits, settings.heartbeat)
     yield
     await app[ANSWERS].close()
     await store.close()

@@ -14,7 +14,7 @@ from sse_lab.answers import AnswerService
 from sse_lab.server.auth import require_user
 from sse_lab.server.errors import error_response
 from sse_lab.server.state import ANSWERS, SETTINGS
-from sse_lab.server.streams import HEARTBEAT, answer_event, event_stream, parse_last_event_id
+from sse_lab.server.streams import batch_writer, event_stream, parse_last_event_id
 from sse_lab.store import Progress
 
 routes = web.RouteTableDef()
@@ -112,8 +112,6 @@ async def _stream(
     after: int,
     progress: Progress | None = None,
 ) -> web.StreamResponse:
-    idle = request.app[SETTINGS].heartbeat
     async with event_stream(request) as response:
-        async for batch in answers.follow(answer_id, after, idle, progress):
-            await response.write(HEARTBEAT if batch is None else b"".join(map(answer_event, batch)))
+        await answers.deliver(answer_id, after, batch_writer(request, response), progress)
     return response

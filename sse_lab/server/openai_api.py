@@ -111,10 +111,14 @@ async def _stream(
     delay = request.app[SETTINGS].token_delay
     streams = request.app[MODEL_STREAMS]
     streams.add(response)
+    loop = asyncio.get_running_loop()
     try:
         await send_chunk({"role": "assistant", "content": ""})
-        for token in tokens:
-            await asyncio.sleep(delay)  # with 0, still lets the loop serve others
+        start = loop.time()
+        for n, token in enumerate(tokens, 1):
+            # Token n is due n delays after the start: a steady pace, which a busy loop
+            # delays but does not slow down. With 0, this still lets the loop serve others.
+            await asyncio.sleep(max(0.0, start + n * delay - loop.time()))
             await send_chunk({"content": token})
         await send_chunk({}, finish_reason)
         if chat.include_usage:

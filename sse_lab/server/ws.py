@@ -14,7 +14,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from sse_lab.answers import AnswerService, Delta, End
+from sse_lab.answers import AnswerService
+from sse_lab.feeds import Delta, End
 from sse_lab.server.auth import require_user
 from sse_lab.server.errors import error_response
 from sse_lab.server.state import ANSWERS, OPEN_SOCKETS, SETTINGS
@@ -140,9 +141,9 @@ class Conversation:
         ended = False
         try:
             await self._send({"type": "answer", "id": answer_id})
-            # No idle heartbeat here: the socket's own ping/pong keeps it alive.
+            # Heartbeats (empty batches) send nothing: the socket's own ping/pong keeps it alive.
             async for batch in self._answers.follow(answer_id, after):
-                for item in batch or ():
+                for item in batch.pieces:
                     await self._send(answer_message(answer_id, item))
             ended = True
         except ConnectionResetError:

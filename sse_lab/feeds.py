@@ -1,0 +1,154 @@
+"""Following a running answer: its pieces in batches that all its readers in this process share.
+
+The store is tailed once per running answer, not once per reader: a feed's task waits for
+news, makes it one `Batch` and hands it to every subscribed reader's sink there and then.
+A thousand readers of one answer cost one store read and one encoding per batch, and no
+task switch per reader: an SSE reader's sink writes to its socket directly. (With Redis
+Streams, likewise one XREAD per answer and process.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sse_lab.store import AnswerStore, Progress, Status
+
+log = logging.getLogger("sse_lab.feeds")
+READ_ERROR = "the server could not read this answer"
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A piece of the answer, numbered from 1."""
+
+    seq: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """How an answer ended: `done` with a finish reason, or `error` with a message.
+
+    Its `seq` follows the last delta's, so a reader that saw the end can say so on resume.
+    """
+
+    seq: int
+    status: Status
+    finish_reason: str | None
+    error: str | None
+
+
+Piece = Delta | End
+
+
+class Batch:
+    """Pieces that came together, in order, the End last; none for a heartbeat (nothing new
+    for a while). Hashed by identity, so its encoding can be cached once for all readers."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: tuple[Piece, ...] = ()) -> None:
+        self.pieces = pieces
+
+    @classmethod
+    def of(cls, progress: Progress) -> Batch:
+        """The store's deltas as a batch, ended if the answer has ended."""
+        pieces: list[Piece] = [Delta(seq, text) for seq, text in progress.deltas]
+        if progress.status != "running":
+            seq = progress.last_seq + 1
+            pieces.append(End(seq, progress.status, progress.finish_reason, progress.error))
+        return cls(tuple(pieces))
+
+    @property
+    def ended(self) -> bool:
+        """Whether the answer ends with this batch."""
+        return bool(self.pieces) and isinstance(self.pieces[-1], End)
+
+    def after(self, seq: int) -> Batch:
+        """This batch without the pieces up to `seq` (itself when it has none of them)."""
+        if not self.pieces or self.pieces[0].seq > seq:
+            return self
+        return Batch(tuple(piece for piece in self.pieces if piece.seq > seq))
+
+
+Sink = Callable[[Batch], None]
+
+
+class Subscription:
+    """A reader of a feed: what it has (`seq`), where its batches go, and `ended`: done once
+    the End went to the sink, or failed with what the sink raised (its client left)."""
+
+    __slots__ = ("ended", "seq", "sink")
+
+    def __init__(self, seq: int, sink: Sink) -> None:
+        self.seq = seq
+        self.sink = sink
+        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def give(self, batch: Batch) -> bool:
+        """Pass the batch on (what this reader lacks of it); False once the reader is done."""
+        new = batch.after(self.seq)
+        if batch.pieces and not new.pieces:
+            return True  # it had all of it from the store
+        try:
+            self.sink(new)
+        except Exception as exc:
+            self.ended.set_exception(exc)
+            return False
+        if new.pieces:
+            self.seq = new.pieces[-1].seq
+        if new.ended:
+            self.ended.set_result(None)
+            return False
+        return True
+
+
+class Feed:
+    """One running answer's batches, from the store, for every reader in this process.
+
+    `seq` is the last sequence number it has passed on: a reader that has everything up to
+    `seq` and subscribes misses nothing. Sinks are called on the feed's task as each batch
+    comes, so they must not block; the task ends with the answer, after the End went out.
+    """
+
+    def __init__(self, store: AnswerStore, answer_id: str, after: int, idle: float) -> None:
+        self.seq = after
+        self._store = store
+        self._answer_id = answer_id
+        self._idle = idle
+        self._subscriptions: list[Subscription] = []
+        self.task = asyncio.create_task(self._run(), name=f"feed {answer_id}")
+
+    def subscribe(self, after: int, sink: Sink) -> Subscription:
+        """Give `sink` every batch from now on, without the pieces up to `after`."""
+        subscription = Subscription(after, sink)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Stop giving batches to this subscription (its reader left); safe to repeat."""
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+
+    async def _run(self) -> None:
+        store, answer_id = self._store, self._answer_id
+        try:
+            while True:
+                batch = Batch.of(await store.read(answer_id, self.seq))
+                if batch.pieces:
+                    self._publish(batch)
+                if batch.ended:
+                    return
+                while not await store.wait(answer_id, self.seq, self._idle):
+                    self._publish(Batch())  # a heartbeat: readers tell their clients they live
+        except Exception:  # readers must not wait for ever, whatever broke
+            log.exception("following answer %s failed", answer_id)
+            self._publish(Batch((End(self.seq + 1, "error", None, READ_ERROR),)))
+
+    def _publish(self, batch: Batch) -> None:
+        if batch.pieces:
+            self.seq = batch.pieces[-1].seq
+        self._subscriptions = [s for s in self._subscriptions if s.give(batch)]
