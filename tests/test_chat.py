@@ -14,6 +14,7 @@ from conftest import read_events, until
 
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
+from sse_lab.sse import EventStreamParser
 from sse_lab.store import RESTART_ERROR
 
 PROMPT = "How does an EventSource reconnect?"
@@ -73,6 +74,42 @@ async def test_a_reader_resuming_from_any_event_gets_exactly_the_rest(lab, http)
     for seen in range(len(whole)):
         rest = await stream(lab, http, answer_id, last_event_id=seen)
         assert fields(rest) == fields(whole[seen:]), f"resuming after event {seen}"
+
+
+async def test_readers_joining_a_running_answer_after_any_event_get_exactly_the_rest(
+    tmp_path: Path,
+) -> None:
+    # While the answer is written, a reader resumes right after each event the first saw.
+    with start_server(token_delay=0.01, db_path=str(tmp_path / "lab.db")) as lab:
+        async with aiohttp.ClientSession() as http:
+            answer_id = await ask(lab, http)
+            whole, resumed, parser = [], {}, EventStreamParser()
+            url, headers = f"{lab.url}/sse/{answer_id}", lab.auth_header()
+            async with http.get(url, headers=headers) as response:
+                async for chunk in response.content.iter_any():
+                    for event in parser.feed(chunk):
+                        whole.append(event)
+                        seen = int(event.id)
+                        if event.event == "message":
+                            resumed[seen] = asyncio.create_task(stream(lab, http, answer_id, seen))
+            rests = {seen: await task for seen, task in resumed.items()}
+    assert len(rests) > 50
+    for seen, rest in rests.items():
+        assert fields(rest) == fields(whole[seen:]), f"resuming after event {seen}"
+
+
+async def test_an_http_1_0_client_gets_the_stream_unchunked_until_the_socket_closes(
+    lab, http
+) -> None:
+    answer_id = await ask(lab, http)
+    whole = await stream(lab, http, answer_id)
+    reader, writer = await asyncio.open_connection(*lab.url.removeprefix("http://").split(":"))
+    token = lab.auth_header()["Authorization"]
+    writer.write(f"GET /sse/{answer_id} HTTP/1.0\r\nAuthorization: {token}\r\n\r\n".encode())
+    head, _, body = (await asyncio.wait_for(reader.read(), 10)).partition(b"\r\n\r\n")
+    writer.close()
+    assert head.startswith(b"HTTP/1.0 200") and b"chunked" not in head.lower()
+    assert fields(EventStreamParser().feed(body)) == fields(whole)
 
 
 async def test_a_reconnect_after_done_gets_204(lab, http) -> None:

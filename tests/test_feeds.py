@@ -1,0 +1,113 @@
+"""A running answer's feed: the store tailed once, each batch handed to every reader."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import until
+
+from sse_lab.answers import AnswerService, Limits
+from sse_lab.config import Upstream
+from sse_lab.feeds import Batch, Delta, End, Feed
+from sse_lab.store import SQLiteAnswerStore
+
+
+async def started(idle: float = 10.0) -> tuple[SQLiteAnswerStore, str, Feed]:
+    store = SQLiteAnswerStore()
+    answer = await store.create("alice", "q")
+    return store, answer.id, Feed(store, answer.id, 0, idle)
+
+
+def texts(batches: list[Batch]) -> list[str]:
+    return [p.text for b in batches for p in b.pieces if isinstance(p, Delta)]
+
+
+async def test_every_reader_gets_the_same_batches_and_then_the_end() -> None:
+    store, answer_id, feed = await started()
+    readers: list[list[Batch]] = [[], [], []]
+    subscriptions = [feed.subscribe(0, got.append) for got in readers]
+    await store.append(answer_id, 1, ["Hel", "lo"])
+    assert await until(lambda: bool(readers[0]))  # the feed's turn: a batch of its own
+    await store.append(answer_id, 3, ["!"])
+    await store.finish(answer_id, "done", "stop")
+    await asyncio.gather(*(s.ended for s in subscriptions))
+
+    first = readers[0]
+    assert len(first) >= 2
+    assert all(got == first for got in readers)  # the very same objects: encoded once
+    assert texts(first) == ["Hel", "lo", "!"]
+    assert first[-1].pieces[-1] == End(4, "done", "stop", None)
+    await feed.task  # the feed ends with its answer
+
+
+async def test_a_reader_gets_only_what_it_lacks() -> None:
+    store, answer_id, feed = await started()
+    got: list[Batch] = []
+    subscription = feed.subscribe(2, got.append)  # it has 1 and 2 from the store already
+    await store.append(answer_id, 1, ["a", "b", "c"])
+    await store.finish(answer_id, "done", "stop")
+    await subscription.ended
+    assert texts(got) == ["c"]
+
+
+async def test_a_reader_whose_client_left_is_dropped_and_the_others_go_on() -> None:
+    store, answer_id, feed = await started()
+
+    def gone(batch: Batch) -> None:
+        raise ConnectionResetError("the client left")
+
+    got: list[Batch] = []
+    left, stays = feed.subscribe(0, gone), feed.subscribe(0, got.append)
+    await store.append(answer_id, 1, ["a"])
+    with pytest.raises(ConnectionResetError):
+        await left.ended
+    await store.append(answer_id, 2, ["b"])
+    await store.finish(answer_id, "done", "stop")
+    await stays.ended
+    assert texts(got) == ["a", "b"]
+
+
+async def test_after_a_quiet_spell_readers_get_an_empty_batch() -> None:
+    store, answer_id, feed = await started(idle=0.01)
+    got: list[Batch] = []
+    feed.subscribe(0, got.append)
+    await asyncio.sleep(0.05)
+    assert got and all(not batch.pieces for batch in got)  # heartbeats only
+    await store.finish(answer_id, "done", "stop")
+    await feed.task
+
+
+async def test_a_batch_of_the_store_ends_when_the_answer_has_ended() -> None:
+    store, answer_id, feed = await started()
+    await store.append(answer_id, 1, ["a"])
+    await store.finish(answer_id, "error", None, "it broke")
+    batch = Batch.of(await store.read(answer_id, 0))
+    assert batch.ended
+    assert batch.pieces == (Delta(1, "a"), End(2, "error", None, "it broke"))
+    assert batch.after(1).pieces == (End(2, "error", None, "it broke"),)
+    assert batch.after(0) is batch
+    await feed.task
+
+
+async def test_a_reader_with_an_old_read_of_the_store_still_misses_nothing() -> None:
+    # The route reads the store (for its 204 check) before the response's head is out;
+    # the feed may have passed more on by the time the reader joins it.
+    store = SQLiteAnswerStore()
+    service = AnswerService(store, Upstream(base_url="http://127.0.0.1:9/v1"), Limits())
+    answer_id = (await store.create("alice", "q")).id
+    await store.append(answer_id, 1, ["a"])
+    old = await store.read(answer_id, 0)
+    first: list[Batch] = []
+    reading = asyncio.create_task(service.deliver(answer_id, 0, first.append))
+    await store.append(answer_id, 2, ["b"])
+    assert await until(lambda: texts(first) == ["a", "b"])
+
+    late: list[Batch] = []
+    joining = asyncio.create_task(service.deliver(answer_id, 0, late.append, old))
+    await asyncio.sleep(0)
+    await store.append(answer_id, 3, ["c"])
+    await store.finish(answer_id, "done", "stop")
+    await asyncio.gather(reading, joining)
+    assert texts(late) == texts(first) == ["a", "b", "c"]
+    await service.close()
