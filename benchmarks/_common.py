@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from sse_lab.config import Settings
-from sse_lab.server.app import create_app, runner_for
+from sse_lab.server.app import create_app, freeze_heap, runner_for
 from sse_lab.server.streams import SSE_HEADERS
 from sse_lab.sse import EventStreamParser, ServerSentEvent, encode_retry
 
@@ -63,7 +63,9 @@ def lab_runner(url: str, changes: dict[str, Any], model_url: str = "") -> web.Ap
     model on `model_url`/v1: another lab server's, as a remote provider, or by default its own."""
     settings = replace(Settings(users={USER: TOKEN}), **changes)
     upstream = replace(settings.upstream, base_url=f"{model_url or url}/v1")
-    return runner_for(create_app(replace(settings, upstream=upstream)))
+    app = create_app(replace(settings, upstream=upstream))
+    app.on_startup.append(freeze_heap)
+    return runner_for(app)
 
 
 def bare_runner(routes: web.RouteTableDef) -> web.AppRunner:

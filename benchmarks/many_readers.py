@@ -17,12 +17,13 @@ import asyncio
 import multiprocessing
 import time
 from dataclasses import dataclass, field
-from itertools import cycle
+from itertools import accumulate
 from multiprocessing.connection import Connection
 
 import aiohttp
 from _common import (
     AUTH,
+    LONG_PROMPTS,
     Chunks,
     ServerProcess,
     client_session,
@@ -37,20 +38,13 @@ from _common import (
 )
 
 PACE = 0.02  # seconds per token of the built-in model
-# One topic each: answers of 90-110 tokens, about 2 s at PACE, so that every arrangement
-# fits the time limit (two-topic answers would double the run).
-PROMPTS = (
-    "How does reconnection work?",
-    "Explain the wire format.",
-    "Why a POST design?",
-    "What do proxies do to a stream?",
-    "How do chat completions stream?",
-    "How do I stop an answer?",
-)
 READER_PROCESSES = 2
 SERVER = {"token_delay": PACE, "db_path": "bench.db"}  # token_delay: for its own /v1 only
 MODEL = {"token_delay": PACE}  # the lab server whose /v1 is the model of its own process
-CONNECTING = 64  # requests a reader process has in flight before their headers come
+# The readers' requests leave evenly spread over RAMP s, as visitors arrive, not in one
+# burst; an answer is created just before its first reader. Answers of ~200 tokens (two
+# topics each, ~4 s at PACE) outlast the ramp: for a few seconds all readers are open at once.
+RAMP = 2.0
 LIMIT = 24.0  # seconds of reading a row: with a server's start, a row takes at most ~30 s
 
 
@@ -66,12 +60,14 @@ class Reading:
     opened: float = 0.0
     reads: Chunks = field(default_factory=list)
     deltas: dict[int, float] = field(default_factory=dict)
+    last: float = 0.0  # when its last read came
     done: bool = False
     error: str = ""
 
     def parse(self) -> None:
         """Turn the raw reads into delta arrival times (after the run, not during it)."""
         status, self.opened, body = http_response(self.reads)
+        self.last = self.reads[-1][0] if self.reads else 0.0
         if status != 200:
             self.error = self.error or f"status {status}"
         for at, event in timed_events(body):
@@ -144,37 +140,36 @@ class Readers:
         self.url = url
         self.session = session
         self.readings: list[Reading] = []
-        self.connecting = asyncio.Semaphore(CONNECTING)
         self.transports: list[asyncio.BaseTransport] = []
 
-    async def answer(self, prompt: str, per_answer: int) -> None:
-        """Create an answer, then read it with `per_answer` streams at once."""
+    async def answer(self, prompt: str, times: list[float]) -> None:
+        """Create an answer at the first of `times`, read it with a stream from each."""
+        await asyncio.sleep(max(0.0, times[0] - time.monotonic()))
         try:
-            async with self.connecting:
-                answer = await new_answer(self.session, self.url, prompt)
+            answer = await new_answer(self.session, self.url, prompt)
         except aiohttp.ClientError as exc:
-            self.readings += [Reading("", 0.0, error=repr(exc)) for _ in range(per_answer)]
+            self.readings += [Reading("", 0.0, error=repr(exc)) for _ in times]
             return
-        readings = [Reading(answer, time.monotonic()) for _ in range(per_answer)]
+        posted = time.monotonic()
+        readings = [Reading(answer, posted, sent=at) for at in times]
         self.readings += readings
         await asyncio.gather(*(self.read(r) for r in readings))
 
     async def read(self, reading: Reading) -> None:
+        """Open the stream at `reading.sent` (or at once, if that has passed) and read it."""
         host, port = self.url.removeprefix("http://").split(":")
         request = (
             f"GET /sse/{reading.answer} HTTP/1.1\r\nHost: {host}:{port}\r\n"
             f"Authorization: {AUTH['Authorization']}\r\nAccept: text/event-stream\r\n"
             "Connection: close\r\n\r\n"
         ).encode()
+        await asyncio.sleep(max(0.0, reading.sent - time.monotonic()))
         loop = asyncio.get_running_loop()
         try:
-            async with self.connecting:
-                reading.sent = time.monotonic()
-                transport, reader = await loop.create_connection(
-                    lambda: StreamReader(request, reading), host, int(port)
-                )
-                self.transports.append(transport)
-                await reader.headed
+            transport, reader = await loop.create_connection(
+                lambda: StreamReader(request, reading), host, int(port)
+            )
+            self.transports.append(transport)
             await reader.closed
         except OSError as exc:
             reading.error = repr(exc)
@@ -186,16 +181,23 @@ class Readers:
 
 
 async def read_share(
-    url: str, answers: int, per_answer: int, start_at: float, limit: float
+    url: str, row: tuple[int, int], answers: list[int], start_at: float, limit: float
 ) -> tuple[list[Reading], float, float]:
-    """Run one process's readers until done or `limit` s: the readings, the CPU seconds
-    used, and when the last stream ended."""
+    """Run this process's `answers` (their numbers in the `row`: answers x readers each)
+    until done or `limit` s: the readings, the CPU seconds used, and when the last stream
+    ended. Reader k of the row (answer n's j-th: k = n x readers + j) starts at
+    `start_at` + k x RAMP / (all readers of the row)."""
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     cpu = time.process_time()
-    prompts = cycle(PROMPTS)
+    per_answer = row[1]
+    step = RAMP / (row[0] * per_answer)
     async with client_session() as session:
         readers = Readers(url, session)
-        work = [readers.answer(next(prompts), per_answer) for _ in range(answers)]
+        work = []
+        for n in answers:
+            first = n * per_answer
+            times = [start_at + (first + j) * step for j in range(per_answer)]
+            work.append(readers.answer(LONG_PROMPTS[n % len(LONG_PROMPTS)], times))
         try:
             async with asyncio.timeout(limit):
                 await asyncio.gather(*work)
@@ -210,10 +212,15 @@ async def read_share(
 
 
 def reader_process(
-    pipe: Connection, url: str, answers: int, per_answer: int, start_at: float, limit: float
+    pipe: Connection,
+    url: str,
+    row: tuple[int, int],
+    answers: list[int],
+    start_at: float,
+    limit: float,
 ) -> None:
     raise_fd_limit()
-    pipe.send(asyncio.run(read_share(url, answers, per_answer, start_at, limit)))
+    pipe.send(asyncio.run(read_share(url, row, answers, start_at, limit)))
     pipe.close()
 
 
@@ -233,7 +240,7 @@ class Outcome:
 
     def latenesses(self, interval: float) -> tuple[list[float], list[float], list[float]]:
         """Fan-out lateness of the deltas that came while their reader was open; lateness
-        against the pace (`interval` s per token) of every delta on its open stream; each
+        against the pace (`interval` s per token) of every delta of every reader; each
         answer's generation time relative to the nominal pace."""
         groups: dict[str, list[Reading]] = {}
         for reading in self.readings:
@@ -248,7 +255,7 @@ class Outcome:
                 generation.append(token_interval(group[0].posted, first) / PACE)
             for reading in group:
                 for seq, at in reading.deltas.items():
-                    late.append(at - max(reading.opened, reading.posted + seq * interval))
+                    late.append(at - max(reading.sent, reading.posted + seq * interval))
                     if len(group) > 1 and first[seq] >= reading.opened:
                         fan_out.append(at - first[seq])
         return fan_out, late, generation
@@ -267,6 +274,7 @@ class Outcome:
             f"{sum(r.done for r in self.readings)}/{self.readers}",
             ms(opening, 0.5),
             ms(opening, 0.99),
+            most_at_once(self.readings),
             ms(fan_out, 0.5),
             ms(fan_out, 0.99),
             ms(late, 0.5),
@@ -287,6 +295,14 @@ class Outcome:
         return token_interval(reading.posted, reading.deltas)
 
 
+def most_at_once(readings: list[Reading]) -> int:
+    """The most streams open at the same moment, from their head to their last read."""
+    changes = sorted(
+        (at, step) for r in readings if r.opened for at, step in ((r.opened, 1), (r.last, -1))
+    )
+    return max(accumulate(step for _, step in changes), default=0)
+
+
 def token_interval(posted: float, arrivals: dict[int, float]) -> float:
     """Seconds per token of an answer: from POST /new to its last delta's arrival."""
     last = max(arrivals)
@@ -303,9 +319,9 @@ def run_row(answers: int, per_answer: int, limit: float, model: ServerProcess | 
         start = time.monotonic() + 3.0  # time for the reader processes to start
         pipes, processes = [], []
         for i in range(READER_PROCESSES):
-            share = answers // READER_PROCESSES + (i < answers % READER_PROCESSES)
+            share = list(range(i, answers, READER_PROCESSES))
             ours, theirs = context.Pipe()
-            args = (theirs, server.url, share, per_answer, start, limit)
+            args = (theirs, server.url, (answers, per_answer), share, start, limit)
             processes.append(context.Process(target=reader_process, args=args, daemon=True))
             processes[-1].start()
             theirs.close()
@@ -344,6 +360,7 @@ COLUMNS = [
     ("done", 11),
     ("open p50", 9),
     ("p99", 6),
+    ("at once", 8),
     ("fan-out p50", 12),
     ("p99", 6),
     ("late p50", 9),
@@ -362,17 +379,17 @@ NOTES = """
 answers x readers: that many answers, each read by that many concurrent `GET /sse/{{id}}`.
 done: readers that got the `done` event within the time limit ({limit:.0f} s of reading a row).
 open: from a reader's GET leaving (its socket's connect) to its response's head arriving, in
-  ms; a thousand readers connecting at once queue for the accept and for the handlers.
+  ms: the server's accept queue and handlers.
+at once: the most streams open at the same moment (from their head to their last byte).
 lateness of each delta at each reader, in ms:
   fan-out: its arrival minus its arrival at the earliest reader of the same answer, for
     deltas that came after the reader's stream opened (not a backlog caught up on): what
     serving many readers adds; none with one reader per answer;
-  late: its arrival minus when it was due on the open stream: the later of the stream's
-    opening and when the model at its unloaded pace would have delivered it, (POST /new
-    answered) + seq x (seconds per token of the 1 x 1 row of the same table, in its title).
-    So a backlog counts from when the stream opened, and a model that falls behind its pace
-    counts too. The built-in model keeps a steady pace: token n is due n x {pace} ms after
-    its first.
+  late: its arrival minus when it was due: when the model at its unloaded pace would have
+    delivered it, (POST /new answered) + seq x (seconds per token of the 1 x 1 row of the
+    same table, in its title), or for a reader that came later, when its GET left. So what
+    the server takes to open a stream counts, and a model that falls behind its pace too.
+    The built-in model keeps a steady pace: token n is due n x {pace} ms after its first.
 gen. time: median over answers of (last delta at its earliest reader - POST /new) /
   (deltas x {pace} ms): 1.00x = the model kept its nominal pace, 2.00x = twice as long.
 srv CPU: server process CPU / wall time (100% = its one event loop saturated a core); with
@@ -390,12 +407,13 @@ memory: the server process only, never the model's own process: VmRSS when idle 
 arrangement: server = the lab app in its own spawned process (as `python -m sse_lab serve`,
   without log output), a fresh one per row; model in its own process = a second lab server,
   spawned once for its table, whose /v1 the server calls over HTTP (openai SDK) as it would
-  a remote provider's; readers: {processes} spawned processes, half the answers each, at
-  most {connecting} requests each awaiting headers at a time; each stream read on a bare
-  socket (asyncio.Protocol keeping each read with its arrival time, parsed after the run);
-  all on 127.0.0.1. Only 2 cores: the server, the model's own process and the reader
-  processes compete for them, so the model's pace also suffers from the load of the server
-  and the readers, which a remote provider's would not."""
+  a remote provider's; readers: {processes} spawned processes, every other answer each,
+  their GETs evenly spread over {ramp:.0f} s, each answer created (aiohttp) just before its
+  first reader's GET; each stream read on a bare socket (asyncio.Protocol keeping each read
+  with its arrival time, parsed after the run); all on 127.0.0.1. Only 2 cores: the
+  server, the model's own process and the reader processes compete for them, so the
+  model's pace also suffers from the load of the server and the readers, which a remote
+  provider's would not."""
 
 OWN_PROCESS = "Model in its own process (the headline): the server does only the SSE side"
 SAME_PROCESS = "Model in the same process: the server's event loop also generates every answer"
@@ -432,7 +450,7 @@ def main() -> None:
             limit=args.limit,
             pace=f"{PACE * 1000:.0f}",
             processes=READER_PROCESSES,
-            connecting=CONNECTING,
+            ramp=RAMP,
         ).lstrip()
     )
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from sse_lab.config import TOKEN_DELAY, Settings, Upstream
 from sse_lab.launch import bind
-from sse_lab.server.app import SERVER_OPTIONS, create_app
+from sse_lab.server.app import SERVER_OPTIONS, create_app, freeze_heap
 
 
 def _token(text: str) -> tuple[str, str]:
@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     for user, token in settings.users.items():
         print(f"  user {user}: Authorization: Bearer {token}  (chat page: {url}/#token={token})")
     print("Ctrl-C stops it.", flush=True)
-    web.run_app(create_app(settings), sock=sock, print=None, **SERVER_OPTIONS)
+    app = create_app(settings)
+    app.on_startup.append(freeze_heap)
+    web.run_app(app, sock=sock, print=None, **SERVER_OPTIONS)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,8 @@ class Subscription:
 
     def give(self, batch: Batch) -> bool:
         """Pass the batch on (what this reader lacks of it); False once the reader is done."""
+        if self.ended.done():
+            return False  # cancelled: its reader's task is on its way out
         new = batch.after(self.seq)
         if batch.pieces and not new.pieces:
             return True  # it had all of it from the store

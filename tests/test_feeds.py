@@ -68,6 +68,22 @@ async def test_a_reader_whose_client_left_is_dropped_and_the_others_go_on() -> N
     assert texts(got) == ["a", "b"]
 
 
+async def test_a_reader_cancelled_before_it_unsubscribes_harms_nobody() -> None:
+    # Its task is cancelled (the client left) and runs its `finally` only later: batches
+    # that come in between skip it, and its sink, which would raise now, is not called.
+    store, answer_id, feed = await started()
+
+    def closed(batch: Batch) -> None:
+        raise ConnectionResetError("the client left")
+
+    cancelled, stays = feed.subscribe(0, closed), feed.subscribe(0, [].append)
+    cancelled.ended.cancel()
+    await store.append(answer_id, 1, ["a"])
+    await store.finish(answer_id, "done", "stop")
+    await asyncio.wait_for(stays.ended, 5)  # the end, not the feed's read error
+    await feed.task
+
+
 async def test_after_a_quiet_spell_readers_get_an_empty_batch() -> None:
     store, answer_id, feed = await started(idle=0.01)
     got: list[Batch] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
@@ -58,6 +59,13 @@ async def _stop_answers(app: web.Application) -> None:
     sockets = app[OPEN_SOCKETS]
     for socket in list(sockets):
         await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+async def freeze_heap(app: web.Application) -> None:
+    """For a server in a process of its own, once started: what start-up made (modules, the
+    SDK's models) leaves the garbage collector's view, so that a full collection under a
+    thousand streams takes a few ms instead of 50-90 ms on the event loop (gc.freeze)."""
+    gc.freeze()
 
 
 def runner_for(app: web.Application) -> web.AppRunner:
