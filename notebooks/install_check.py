@@ -20,7 +20,10 @@ MIN_PYTHON = (3, 11)
 FIX = "run `make lab` again, and pick the kernel of the project's .venv"
 # Packages JupyterLab itself loads, not the kernel: installed is enough (importing is slow).
 SERVER_SIDE = {"jupyterlab", "jupyterlab_widgets"}
-REQUIREMENT = re.compile(r"^([A-Za-z0-9_.-]+)\s*>=\s*([0-9.]+)\s*(?:;\s*extra\s*==\s*\"lab\")?$")
+# `name[extras]>=1.2` of the package or its `lab` extra: the name and the version.
+REQUIREMENT = re.compile(
+    r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*>=\s*([0-9.]+)\s*(?:;\s*extra\s*==\s*\"lab\")?$"
+)
 TIMEOUT_S = 10
 
 
