@@ -17,7 +17,7 @@ from typing import Any
 import openai
 
 from sse_lab.config import Upstream
-from sse_lab.feeds import Batch, Feed, Sink
+from sse_lab.feeds import Batch, Feed, Sink, Subscription
 from sse_lab.sse import EventStreamParser
 from sse_lab.store import Answer, AnswerStore, Progress, Status
 
@@ -84,31 +84,35 @@ class AnswerService:
         the answer's feed gets it, called on the feed's task (so `sink` must not block).
         Returns after the End; raises what `sink` raised. `progress`: the store's answer for
         `after`, if the caller has read it already."""
-        stored, feed, after = await self._catch_up(answer_id, after, progress)
-        for batch in stored:
-            sink(batch)
-        if feed is None:
-            return
-        subscription = feed.subscribe(after, sink)
-        try:
-            await subscription.ended
-        finally:
-            feed.unsubscribe(subscription)
+        async with self._subscribed(answer_id, after, sink, progress) as subscription:
+            if subscription is not None:
+                await subscription.ended
 
     async def follow(self, answer_id: str, after: int = 0) -> AsyncIterator[Batch]:
         """The batches of `deliver`, for a reader that awaits each write (a WebSocket)."""
         inbox: asyncio.Queue[Batch] = asyncio.Queue()
-        stored, feed, after = await self._catch_up(answer_id, after, None)
-        for batch in stored:
-            inbox.put_nowait(batch)
-        subscription = feed.subscribe(after, inbox.put_nowait) if feed else None
-        try:
+        async with self._subscribed(answer_id, after, inbox.put_nowait, None):
             while not (batch := await inbox.get()).ended:
                 yield batch
             yield batch
+
+    @contextlib.asynccontextmanager
+    async def _subscribed(
+        self, answer_id: str, after: int, sink: Sink, progress: Progress | None
+    ) -> AsyncIterator[Subscription | None]:
+        """What is stored goes to `sink` at once; then, within the block, what the feed gets
+        (the subscription; None when the answer has ended already)."""
+        stored, feed, after = await self._catch_up(answer_id, after, progress)
+        for batch in stored:
+            sink(batch)
+        if feed is None:
+            yield None
+            return
+        subscription = feed.subscribe(after, sink)
+        try:
+            yield subscription
         finally:
-            if feed and subscription:
-                feed.unsubscribe(subscription)
+            feed.unsubscribe(subscription)
 
     async def _catch_up(
         self, answer_id: str, after: int, progress: Progress | None
