@@ -168,8 +168,9 @@ class SQLiteAnswerStore:
         live.appended += len(texts)
         self._pending += [(answer_id, n, text) for n, text in enumerate(texts, seq)]
         if self._committed is None:
-            self._committed = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().call_soon(self._commit)
+            loop = asyncio.get_running_loop()
+            self._committed = loop.create_future()
+            loop.call_soon(self._commit)
         # Shielded: an appender cancelled while waiting must not cancel the others' commit.
         await asyncio.shield(self._committed)
 
