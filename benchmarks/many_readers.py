@@ -225,6 +225,19 @@ def reader_process(
 
 
 @dataclass
+class Latenesses:
+    """A row's delays in s, as NOTES defines them: one per answer (posting, first_token,
+    generation) or one per delta at each reader (fan_out, paced, late)."""
+
+    posting: list[float] = field(default_factory=list)
+    first_token: list[float] = field(default_factory=list)
+    fan_out: list[float] = field(default_factory=list)
+    paced: list[float] = field(default_factory=list)
+    late: list[float] = field(default_factory=list)
+    generation: list[float] = field(default_factory=list)
+
+
+@dataclass
 class Outcome:
     """One arrangement's results, as the table shows them."""
 
@@ -238,31 +251,35 @@ class Outcome:
     idle_kib: int
     peak_kib: int
 
-    def latenesses(self, interval: float) -> tuple[list[float], list[float], list[float]]:
-        """Fan-out lateness of the deltas that came while their reader was open; lateness
-        against the pace (`interval` s per token) of every delta of every reader; each
-        answer's generation time relative to the nominal pace."""
+    def latenesses(self, interval: float) -> Latenesses:
+        """The row's delays, each delta's measured against `interval` s per token."""
         groups: dict[str, list[Reading]] = {}
         for reading in self.readings:
             groups.setdefault(reading.answer, []).append(reading)
-        fan_out, late, generation = [], [], []
+        found = Latenesses()
         for group in groups.values():
+            opener = min(group, key=lambda r: r.sent)  # its POST /new left at `sent`
+            found.posting.append(opener.posted - opener.sent)
             first: dict[int, float] = {}
             for reading in group:
                 for seq, at in reading.deltas.items():
                     first[seq] = min(at, first.get(seq, at))
-            if first:
-                generation.append(token_interval(group[0].posted, first) / PACE)
+            if not first:
+                continue
+            found.generation.append(token_interval(opener.posted, first) / PACE)
+            start = first[min(first)] - min(first) * interval  # where the answer's pace began
+            found.first_token.append(first[min(first)] - opener.posted)
             for reading in group:
                 for seq, at in reading.deltas.items():
-                    late.append(at - max(reading.sent, reading.posted + seq * interval))
+                    found.late.append(at - max(reading.sent, reading.posted + seq * interval))
+                    found.paced.append(at - max(reading.sent, start + seq * interval))
                     if len(group) > 1 and first[seq] >= reading.opened:
-                        fan_out.append(at - first[seq])
-        return fan_out, late, generation
+                        found.fan_out.append(at - first[seq])
+        return found
 
     def row(self, interval: float) -> list[object]:
         """The table's row, lateness measured against `interval` s per token."""
-        fan_out, late, generation = self.latenesses(interval)
+        found = self.latenesses(interval)
         opening = [r.opened - r.sent for r in self.readings if r.opened]
         delivered = sum(len(r.deltas) for r in self.readings)
 
@@ -274,12 +291,18 @@ class Outcome:
             f"{sum(r.done for r in self.readings)}/{self.readers}",
             ms(opening, 0.5),
             ms(opening, 0.99),
+            ms(found.posting, 0.5),
+            ms(found.posting, 0.99),
             most_at_once(self.readings),
-            ms(fan_out, 0.5),
-            ms(fan_out, 0.99),
-            ms(late, 0.5),
-            ms(late, 0.99),
-            f"{percentile(generation, 0.5):.2f}x" if generation else "-",
+            ms(found.fan_out, 0.5),
+            ms(found.fan_out, 0.99),
+            ms(found.first_token, 0.5),
+            ms(found.first_token, 0.99),
+            ms(found.paced, 0.5),
+            ms(found.paced, 0.99),
+            ms(found.late, 0.5),
+            ms(found.late, 0.99),
+            f"{percentile(found.generation, 0.5):.2f}x" if found.generation else "-",
             f"{self.server_cpu / self.seconds:.0%}",
             "-" if self.model_cpu is None else f"{self.model_cpu / self.seconds:.0%}",
             f"{self.server_cpu / max(1, delivered) * 1e6:.0f}",
@@ -360,8 +383,14 @@ COLUMNS = [
     ("done", 11),
     ("open p50", 9),
     ("p99", 6),
+    ("POST p50", 9),
+    ("p99", 6),
     ("at once", 8),
     ("fan-out p50", 12),
+    ("p99", 6),
+    ("1st p50", 8),
+    ("p99", 6),
+    ("paced p50", 10),
     ("p99", 6),
     ("late p50", 9),
     ("p99", 6),
@@ -378,17 +407,27 @@ COLUMNS = [
 NOTES = """
 answers x readers: that many answers, each read by that many concurrent `GET /sse/{{id}}`.
 done: readers that got the `done` event within the time limit ({limit:.0f} s of reading a row).
+POST: from an answer's `POST /new` leaving to its 201 arriving, in ms.
 open: from a reader's GET leaving (its socket's connect) to its response's head arriving, in
   ms: the server's accept queue and handlers.
 at once: the most streams open at the same moment (from their head to their last byte).
+1st: time to first token, one per answer, in ms: from its POST /new answered to its first
+  delta's arrival at its earliest reader (the upstream request's set-up under load, and one
+  token of the model's pace, included).
 lateness of each delta at each reader, in ms:
+  paced: its arrival minus when its answer's pace, from that answer's first delta on, had it
+    due: (first delta's arrival at the earliest reader) + (seq - 1) x (seconds per token of
+    the 1 x 1 row), or for a reader that came later, when its GET left. What every event
+    after the first waits for, whatever the first token's delay: serving LLM answers calls
+    this inter-token latency, beside time to first token;
   fan-out: its arrival minus its arrival at the earliest reader of the same answer, for
     deltas that came after the reader's stream opened (not a backlog caught up on): what
     serving many readers adds; none with one reader per answer;
-  late: its arrival minus when it was due: when the model at its unloaded pace would have
-    delivered it, (POST /new answered) + seq x (seconds per token of the 1 x 1 row of the
-    same table, in its title), or for a reader that came later, when its GET left. So what
-    the server takes to open a stream counts, and a model that falls behind its pace too.
+  late: the strictest: its arrival minus when it was due: when the model at its unloaded
+    pace would have delivered it, (POST /new answered) + seq x (seconds per token of the
+    1 x 1 row of the same table, in its title), or for a reader that came later, when its
+    GET left. So what the server takes to open a stream counts, the first token's delay
+    (1st) for every delta of the answer, and a model that falls behind its pace too.
     The built-in model keeps a steady pace: token n is due n x {pace} ms after its first.
 gen. time: median over answers of (last delta at its earliest reader - POST /new) /
   (deltas x {pace} ms): 1.00x = the model kept its nominal pace, 2.00x = twice as long.
@@ -436,15 +475,27 @@ def main() -> None:
     cli.add_argument("--quick", action="store_true", help="a short run: 100 readers")
     cli.add_argument("--readers", type=int, default=1000)
     cli.add_argument("--limit", type=float, default=LIMIT, help="seconds of reading per row")
+    cli.add_argument(
+        "--per-answer",
+        type=int,
+        nargs="+",
+        default=[100, 10, 1],
+        help="readers per answer, a row each (after the 1 x 1 row that sets the pace)",
+    )
+    cli.add_argument(
+        "--arrangement", choices=["own", "same", "both"], default="both", help="the model's place"
+    )
     args = cli.parse_args()
     readers = 100 if args.quick else max(100, args.readers)
     raise_fd_limit()
     print(f"{readers} readers, model pace {PACE * 1000:.0f} ms per token; {machine_note()}\n")
-    shapes = [(1, 1), (readers // 100, 100), (readers // 10, 10), (readers, 1)]
-    with ServerProcess(lab_runner, MODEL) as model:
-        own = [run_row(a, n, args.limit, model) for a, n in shapes]
-    print_outcomes(OWN_PROCESS, own)
-    print_outcomes(SAME_PROCESS, [run_row(a, n, args.limit, None) for a, n in shapes])
+    shapes = [(1, 1), *((readers // n, n) for n in args.per_answer)]
+    if args.arrangement != "same":
+        with ServerProcess(lab_runner, MODEL) as model:
+            own = [run_row(a, n, args.limit, model) for a, n in shapes]
+        print_outcomes(OWN_PROCESS, own)
+    if args.arrangement != "own":
+        print_outcomes(SAME_PROCESS, [run_row(a, n, args.limit, None) for a, n in shapes])
     print(
         NOTES.format(
             limit=args.limit,
