@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -97,6 +98,29 @@ async def test_the_stream_is_plain_sse_ending_with_done(server: Server) -> None:
         events = EventStreamParser().feed(await response.read())
     assert events[-1].data == "[DONE]"
     assert len(events) == len(answer_tokens(PROMPT)) + 3  # role, pieces, finish, [DONE]
+
+
+@pytest.mark.parametrize(
+    "prompt", ["What is the wire format?", "Why the POST design instead of the query string?"]
+)
+async def test_every_token_chunk_is_the_first_chunk_with_its_text(
+    server: Server, prompt: str
+) -> None:
+    """Also for tokens that JSON escapes: quotes in the first answer, line breaks in the second."""
+    body = {"model": MODEL, "messages": user(prompt), "stream": True}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{server.url}/v1/chat/completions", json=body) as response,
+    ):
+        *chunks, done = EventStreamParser().feed(await response.read())
+    assert done.data == "[DONE]"
+    role, *pieces, finish = [json.loads(event.data) for event in chunks]
+    tokens = answer_tokens(prompt)
+    assert any('"' in token or "\n" in token for token in tokens)
+    for piece, token in zip(pieces, tokens, strict=True):
+        choice = {"index": 0, "delta": {"content": token}, "logprobs": None, "finish_reason": None}
+        assert piece == {**role, "choices": [choice]}
+    assert finish["choices"][0]["finish_reason"] == "stop"
 
 
 async def test_the_model_list_names_the_configured_model(server: Server) -> None:

@@ -25,6 +25,7 @@ from sse_lab.sse import ServerSentEvent
 routes = web.RouteTableDef()
 
 _T = TypeVar("_T")
+_SLOT = "\x00token\x00"  # stands for a token's text in the chunk template (JSON: \u0000...)
 
 
 class _InvalidRequest(Exception):
@@ -104,23 +105,26 @@ async def _stream(
     async def send(data: str) -> None:
         await response.write(ServerSentEvent(data=data).encode())
 
-    async def send_chunk(delta: dict[str, str], reason: str | None = None) -> None:
+    def chunk(delta: dict[str, str], reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}
-        await send(_json({**head, "choices": [choice]}))
+        return ServerSentEvent(data=_json({**head, "choices": [choice]})).encode()
+
+    # Every token's chunk is the same JSON but for its text: encoded once, filled per token.
+    before, after = chunk({"content": _SLOT}).split(_json(_SLOT).encode())
 
     delay = request.app[SETTINGS].token_delay
     streams = request.app[MODEL_STREAMS]
     streams.add(response)
     loop = asyncio.get_running_loop()
     try:
-        await send_chunk({"role": "assistant", "content": ""})
+        await response.write(chunk({"role": "assistant", "content": ""}))
         start = loop.time()
         for n, token in enumerate(tokens, 1):
             # Token n is due n delays after the start: a steady pace, which a busy loop
             # delays but does not slow down. With 0, this still lets the loop serve others.
             await asyncio.sleep(max(0.0, start + n * delay - loop.time()))
-            await send_chunk({"content": token})
-        await send_chunk({}, finish_reason)
+            await response.write(before + _json(token).encode() + after)
+        await response.write(chunk({}, finish_reason))
         if chat.include_usage:
             await send(_json({**head, "choices": [], "usage": _usage(chat, tokens)}))
         await send("[DONE]")
