@@ -49,4 +49,6 @@ class Settings:
     max_seconds: float = 120.0  # an answer's time limit
     max_prompt_chars: int = 16_000  # POST /new: longer prompts get 413
     max_url_bytes: int = 8190  # GET /ask: longer URLs get 414, as behind Apache or nginx
-    request_log_size: int = 50  # how many recent requests /debug/requests remembers
+    # How many recent requests /debug/requests remembers: enough for a notebook to look back
+    # over its cells, with the server's own calls to its model (their count varies) among them.
+    request_log_size: int = 500
