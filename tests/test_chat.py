@@ -138,7 +138,7 @@ async def test_stop_generating_ends_readers_with_stopped_and_closes_upstream(
         async with aiohttp.ClientSession() as http:
             answer_id = await ask(lab, http, "Tell me everything about SSE and WebSockets")
             reader = asyncio.create_task(stream(lab, http, answer_id))
-            await asyncio.sleep(0.2)
+            assert await stream_prefix(lab, http, answer_id) == 1  # the answer has begun
             async with http.delete(f"{lab.url}/sse/{answer_id}", headers=lab.auth_header()) as r:
                 assert r.status == 200
                 assert await r.json() == {"id": answer_id, "finish_reason": "stopped"}
