@@ -81,7 +81,7 @@ class AnswerService:
     ) -> None:
         """Give `sink` the answer's pieces after `after` in batches, the End last; an empty
         batch after `heartbeat` s without news. What is stored comes at once; the rest as
-        the answer's feed gets it, called on the feed's task (so `sink` must not block).
+        the answer's feed gets it, called inside the store's commit (so `sink` must not block).
         Returns after the End; raises what `sink` raised. `progress`: the store's answer for
         `after`, if the caller has read it already."""
         async with self._subscribed(answer_id, after, sink, progress) as subscription:
@@ -137,7 +137,7 @@ class AnswerService:
         feed = self._feeds.get(answer_id)
         if feed is None:
             feed = self._feeds[answer_id] = Feed(self.store, answer_id, after, self._heartbeat)
-            feed.task.add_done_callback(lambda _: self._feeds.pop(answer_id, None))
+            feed.ended.add_done_callback(lambda _: self._feeds.pop(answer_id, None))
         return feed
 
     async def close(self) -> None:
@@ -150,7 +150,7 @@ class AnswerService:
         feeds = dict(self._feeds)
         for answer_id in tasks.keys() | feeds.keys():
             await self.store.finish(answer_id, "error", None, "the server stopped")
-        await asyncio.gather(*(feed.task for feed in feeds.values()), return_exceptions=True)
+        await asyncio.gather(*(feed.ended for feed in feeds.values()), return_exceptions=True)
         await self._client.close()
 
     async def _generate(self, answer_id: str, prompt: str) -> None:

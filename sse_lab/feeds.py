@@ -1,10 +1,9 @@
 """Following a running answer: its pieces in batches that all its readers in this process share.
 
-The store is tailed once per running answer, not once per reader: a feed's task waits for
-news, makes it one `Batch` and hands it to every subscribed reader's sink there and then.
-A thousand readers of one answer cost one store read and one encoding per batch, and no
-task switch per reader: an SSE reader's sink writes to its socket directly. (With Redis
-Streams, likewise one XREAD per answer and process.)
+The store is watched once per running answer, not once per reader: each commit's news
+becomes one `Batch`, handed to every subscribed reader's sink there and then. A thousand
+readers of one answer cost one encoding per batch and no task switch at all: the store's
+commit calls the feed, and an SSE reader's sink writes to its socket directly.
 """
 
 from __future__ import annotations
@@ -112,17 +111,25 @@ class Feed:
     """One running answer's batches, from the store, for every reader in this process.
 
     `seq` is the last sequence number it has passed on: a reader that has everything up to
-    `seq` and subscribes misses nothing. Sinks are called on the feed's task as each batch
-    comes, so they must not block; the task ends with the answer, after the End went out.
+    `seq` and subscribes misses nothing. Sinks are called as each batch comes (inside the
+    store's commit), so they must not block. After `idle` s without news, readers get an
+    empty batch. `ended` is done once the End went out.
     """
 
     def __init__(self, store: AnswerStore, answer_id: str, after: int, idle: float) -> None:
+        self._loop = loop = asyncio.get_running_loop()
         self.seq = after
-        self._store = store
+        self.ended: asyncio.Future[None] = loop.create_future()
         self._answer_id = answer_id
         self._idle = idle
         self._subscriptions: list[Subscription] = []
-        self.task = asyncio.create_task(self._run(), name=f"feed {answer_id}")
+        self._news_at = loop.time()
+        self._heartbeat = loop.call_at(self._news_at + idle, self._beat)
+        self._unwatch: Callable[[], None] = lambda: None  # the store drops it after the end
+        try:
+            self._unwatch = store.watch(answer_id, after, self._tell)
+        except Exception:
+            self._failed()
 
     def subscribe(self, after: int, sink: Sink) -> Subscription:
         """Give `sink` every batch from now on, without the pieces up to `after`."""
@@ -135,20 +142,36 @@ class Feed:
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
 
-    async def _run(self) -> None:
-        store, answer_id = self._store, self._answer_id
+    def _tell(self, progress: Progress) -> None:
+        if self.ended.done():
+            return
         try:
-            while True:
-                batch = Batch.of(await store.read(answer_id, self.seq))
-                if batch.pieces:
-                    self._publish(batch)
-                if batch.ended:
-                    return
-                while not await store.wait(answer_id, self.seq, self._idle):
-                    self._publish(Batch())  # a heartbeat: readers tell their clients they live
+            batch = Batch.of(progress)
+            self._news_at = self._loop.time()
+            self._publish(batch)
         except Exception:  # readers must not wait for ever, whatever broke
-            log.exception("following answer %s failed", answer_id)
-            self._publish(Batch((End(self.seq + 1, "error", None, READ_ERROR),)))
+            self._failed()
+            return
+        if batch.ended:
+            self._end()
+
+    def _beat(self) -> None:
+        """Heartbeat if nothing came for `idle` s; one timer per feed, not one per batch."""
+        due = self._news_at + self._idle
+        if due <= self._loop.time():
+            self._publish(Batch())  # readers tell their clients they live
+            due = self._loop.time() + self._idle
+        self._heartbeat = self._loop.call_at(due, self._beat)
+
+    def _failed(self) -> None:
+        log.exception("following answer %s failed", self._answer_id)
+        self._publish(Batch((End(self.seq + 1, "error", None, READ_ERROR),)))
+        self._end()
+
+    def _end(self) -> None:
+        self._heartbeat.cancel()
+        self._unwatch()
+        self.ended.set_result(None)
 
     def _publish(self, batch: Batch) -> None:
         if batch.pieces:

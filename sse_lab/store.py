@@ -1,8 +1,9 @@
 """Answers at rest: prompt, owner, deltas by sequence number and status, in SQLite.
 
 `AnswerStore` is the seam between the routes and the storage. SQLite (one file, WAL) is
-the embedded default; a store on Redis Streams (XADD per delta, XREAD BLOCK to wait) fits
-the same five calls, so that several server processes can share answers.
+the embedded default; a store on Redis Streams (XADD per delta; one XREAD BLOCK task per
+process calling the watchers) fits the same calls, so several server processes can share
+answers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import secrets
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -67,6 +68,9 @@ class Progress:
     error: str | None
 
 
+Watcher = Callable[[Progress], None]
+
+
 class AnswerStore(Protocol):
     """The calls routes and generation make; a new backend implements just these."""
 
@@ -93,8 +97,11 @@ class AnswerStore(Protocol):
         """The deltas with seq > `after`, in order, with the status at that moment."""
         ...
 
-    async def wait(self, answer_id: str, after: int, timeout: float) -> bool:
-        """Wait for a delta after `after` or the answer's end; False if `timeout` s passed first."""
+    def watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
+        """Call `watcher` with the answer's news after `after`, in order, as it is committed:
+        what is stored already (before returning), then each commit's new deltas, then the
+        end (the last call; at once if the answer has ended). Returns a call to stop it.
+        `watcher` runs inside the store's commit, so it must neither block nor raise."""
         ...
 
     async def close(self) -> None:
@@ -108,16 +115,16 @@ class _Live:
     `texts` holds the committed deltas only; `appended` counts those still on their way too.
     """
 
-    __slots__ = ("appended", "changed", "texts")
+    __slots__ = ("appended", "texts", "watchers")
 
     def __init__(self) -> None:
         self.texts: list[str] = []
         self.appended = 0
-        self.changed = asyncio.Event()
+        self.watchers: list[Watcher] = []
 
-    def notify(self) -> None:
-        self.changed.set()
-        self.changed = asyncio.Event()
+    def tell(self, progress: Progress) -> None:
+        for watcher in self.watchers:
+            watcher(progress)
 
 
 class SQLiteAnswerStore:
@@ -125,10 +132,11 @@ class SQLiteAnswerStore:
 
     Calls run on the event loop's thread: each is one short statement on a local file.
     Deltas are committed in groups: those appended in one turn of the event loop (from
-    any number of answers) share a transaction, a seventh of the cost of one each; readers
-    see a delta only once it is committed, so a crash never shows a reader more than a
-    restart replays. On opening, answers left 'running' by an earlier process are ended
-    with an error, so their readers get what was stored and then learn why it stopped.
+    any number of answers) share a transaction, a seventh of the cost of one each; watchers
+    are told of a delta once it is committed, right in the commit (no task switch), so a
+    crash never shows a reader more than a restart replays. On opening, answers left
+    'running' by an earlier process are ended with an error, so their readers get what was
+    stored and then learn why it stopped.
     """
 
     def __init__(self, path: str = ":memory:") -> None:
@@ -189,10 +197,13 @@ class SQLiteAnswerStore:
         except sqlite3.Error as exc:
             committed.set_exception(exc)
             return
-        for answer_id, _, text in pending:
-            self._live[answer_id].texts.append(text)
-        for answer_id in {answer_id for answer_id, _, _ in pending}:
-            self._live[answer_id].notify()
+        news: dict[str, list[tuple[int, str]]] = {}
+        for answer_id, seq, text in pending:
+            news.setdefault(answer_id, []).append((seq, text))
+        for answer_id, deltas in news.items():
+            live = self._live[answer_id]
+            live.texts += [text for _, text in deltas]
+            live.tell(Progress(deltas, len(live.texts), "running", None, None))
         committed.set_result(None)
 
     async def finish(
@@ -206,17 +217,22 @@ class SQLiteAnswerStore:
         ).rowcount
         live = self._live.pop(answer_id, None)
         if live:
-            live.notify()
+            live.tell(Progress([], len(live.texts), status, finish_reason, error))
         return bool(ended)
 
     async def read(self, answer_id: str, after: int) -> Progress:
+        return self._read(answer_id, after)
+
+    def _read(self, answer_id: str, after: int) -> Progress:
         live = self._live.get(answer_id)
         if live is not None:
             texts = live.texts[after:]
             deltas = list(enumerate(texts, after + 1))
             return Progress(deltas, len(live.texts), "running", None, None)
-        answer = await self.get(answer_id)
-        if answer is None:
+        row = self._db.execute(
+            "SELECT status, finish_reason, error FROM answers WHERE id = ?", (answer_id,)
+        ).fetchone()
+        if row is None:
             raise KeyError(answer_id)
         rows = self._db.execute(
             "SELECT seq, text FROM deltas WHERE answer_id = ? AND seq > ? ORDER BY seq",
@@ -225,18 +241,22 @@ class SQLiteAnswerStore:
         (last_seq,) = self._db.execute(
             "SELECT count(*) FROM deltas WHERE answer_id = ?", (answer_id,)
         ).fetchone()
-        return Progress(rows, last_seq, answer.status, answer.finish_reason, answer.error)
+        return Progress(rows, last_seq, *row)
 
-    async def wait(self, answer_id: str, after: int, timeout: float) -> bool:
+    def watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
+        stored = self._read(answer_id, after)
         live = self._live.get(answer_id)
-        if live is None or len(live.texts) > after:
-            return True
-        try:
-            async with asyncio.timeout(timeout):
-                await live.changed.wait()
-        except TimeoutError:
-            return False
-        return True
+        if stored.deltas or live is None:
+            watcher(stored)
+        if live is None:
+            return lambda: None
+        live.watchers.append(watcher)
+
+        def unwatch() -> None:
+            if watcher in live.watchers:
+                live.watchers.remove(watcher)
+
+        return unwatch
 
     async def close(self) -> None:
         self._commit()

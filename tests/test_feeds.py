@@ -1,4 +1,4 @@
-"""A running answer's feed: the store tailed once, each batch handed to every reader."""
+"""A running answer's feed: the store watched once, each batch handed to every reader."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ async def test_every_reader_gets_the_same_batches_and_then_the_end() -> None:
     readers: list[list[Batch]] = [[], [], []]
     subscriptions = [feed.subscribe(0, got.append) for got in readers]
     await store.append(answer_id, 1, ["Hel", "lo"])
-    assert await until(lambda: bool(readers[0]))  # the feed's turn: a batch of its own
+    assert texts(readers[0]) == ["Hel", "lo"]  # told by the commit itself: no task between
     await store.append(answer_id, 3, ["!"])
     await store.finish(answer_id, "done", "stop")
     await asyncio.gather(*(s.ended for s in subscriptions))
@@ -38,7 +38,7 @@ async def test_every_reader_gets_the_same_batches_and_then_the_end() -> None:
     assert all(got == first for got in readers)  # the very same objects: encoded once
     assert texts(first) == ["Hel", "lo", "!"]
     assert first[-1].pieces[-1] == End(4, "done", "stop", None)
-    await feed.task  # the feed ends with its answer
+    assert feed.ended.done()  # the feed ends with its answer
 
 
 async def test_a_reader_gets_only_what_it_lacks() -> None:
@@ -81,7 +81,7 @@ async def test_a_reader_cancelled_before_it_unsubscribes_harms_nobody() -> None:
     await store.append(answer_id, 1, ["a"])
     await store.finish(answer_id, "done", "stop")
     await asyncio.wait_for(stays.ended, 5)  # the end, not the feed's read error
-    await feed.task
+    await feed.ended
 
 
 async def test_after_a_quiet_spell_readers_get_an_empty_batch() -> None:
@@ -91,7 +91,7 @@ async def test_after_a_quiet_spell_readers_get_an_empty_batch() -> None:
     await asyncio.sleep(0.05)
     assert got and all(not batch.pieces for batch in got)  # heartbeats only
     await store.finish(answer_id, "done", "stop")
-    await feed.task
+    await feed.ended
 
 
 async def test_a_batch_of_the_store_ends_when_the_answer_has_ended() -> None:
@@ -103,7 +103,7 @@ async def test_a_batch_of_the_store_ends_when_the_answer_has_ended() -> None:
     assert batch.pieces == (Delta(1, "a"), End(2, "error", None, "it broke"))
     assert batch.after(1).pieces == (End(2, "error", None, "it broke"),)
     assert batch.after(0) is batch
-    await feed.task
+    await feed.ended
 
 
 async def test_a_reader_with_an_old_read_of_the_store_still_misses_nothing() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sse_lab.store import RESTART_ERROR, SQLiteAnswerStore
+from sse_lab.store import RESTART_ERROR, Progress, SQLiteAnswerStore
 
 
 async def test_an_answer_is_read_back_in_order_after_any_sequence_number() -> None:
@@ -88,25 +88,41 @@ async def test_ids_are_unguessable_and_unknown_ids_have_no_row() -> None:
     assert await store.get("ans_nope") is None
 
 
-async def test_wait_returns_when_a_delta_arrives_and_times_out_otherwise() -> None:
+async def test_a_watcher_gets_what_is_stored_then_each_commit_then_the_end() -> None:
     store = SQLiteAnswerStore()
     answer = await store.create("alice", "q")
-    assert not await store.wait(answer.id, 0, timeout=0.01)
+    await store.append(answer.id, 1, ["a", "b"])
+    news: list[Progress] = []
+    store.watch(answer.id, 1, news.append)
+    assert [p.deltas for p in news] == [[(2, "b")]]  # at once: what it lacks of the stored
 
-    waiter = asyncio.create_task(store.wait(answer.id, 0, timeout=10))
-    await asyncio.sleep(0)
-    await store.append(answer.id, 1, ["x"])
-    assert await waiter
-    assert await store.wait(answer.id, 0, timeout=10)  # already there: no waiting
+    await store.append(answer.id, 3, ["c"])
+    await store.finish(answer.id, "done", "stop")
+    assert [p.deltas for p in news] == [[(2, "b")], [(3, "c")], []]
+    assert (news[-1].status, news[-1].finish_reason, news[-1].last_seq) == ("done", "stop", 3)
 
 
-async def test_wait_returns_when_the_answer_ends() -> None:
+async def test_a_watcher_of_an_ended_answer_gets_all_of_it_at_once() -> None:
     store = SQLiteAnswerStore()
     answer = await store.create("alice", "q")
-    waiter = asyncio.create_task(store.wait(answer.id, 0, timeout=10))
-    await asyncio.sleep(0)
-    await store.finish(answer.id, "done", "stopped")
-    assert await waiter
+    await store.append(answer.id, 1, ["a"])
+    await store.finish(answer.id, "error", None, "it broke")
+    news: list[Progress] = []
+    store.watch(answer.id, 0, news.append)()
+    assert [(p.deltas, p.status, p.error) for p in news] == [([(1, "a")], "error", "it broke")]
+
+
+async def test_an_unwatched_watcher_hears_no_more() -> None:
+    store = SQLiteAnswerStore()
+    answer = await store.create("alice", "q")
+    news: list[Progress] = []
+    unwatch = store.watch(answer.id, 0, news.append)
+    await store.append(answer.id, 1, ["a"])
+    unwatch()
+    unwatch()  # safe to repeat
+    await store.append(answer.id, 2, ["b"])
+    await store.finish(answer.id, "done", "stop")
+    assert [p.deltas for p in news] == [[(1, "a")]]
 
 
 async def test_answers_survive_a_restart_and_a_cut_answer_says_why(tmp_path: Path) -> None:
