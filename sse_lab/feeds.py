@@ -47,10 +47,14 @@ class Batch:
     """Pieces that came together, in order, the End last; none for a heartbeat (nothing new
     for a while). Hashed by identity, so its encoding can be cached once for all readers."""
 
-    __slots__ = ("pieces",)
+    __slots__ = ("ended", "first", "last", "pieces")
 
     def __init__(self, pieces: tuple[Piece, ...] = ()) -> None:
         self.pieces = pieces
+        # Worked out once here, not once per reader that is given the batch.
+        self.first = pieces[0].seq if pieces else 0
+        self.last = pieces[-1].seq if pieces else 0
+        self.ended = bool(pieces) and isinstance(pieces[-1], End)  # the answer ends with it
 
     @classmethod
     def of(cls, progress: Progress) -> Batch:
@@ -61,14 +65,9 @@ class Batch:
             pieces.append(End(seq, progress.status, progress.finish_reason, progress.error))
         return cls(tuple(pieces))
 
-    @property
-    def ended(self) -> bool:
-        """Whether the answer ends with this batch."""
-        return bool(self.pieces) and isinstance(self.pieces[-1], End)
-
     def after(self, seq: int) -> Batch:
         """This batch without the pieces up to `seq` (itself when it has none of them)."""
-        if not self.pieces or self.pieces[0].seq > seq:
+        if not self.pieces or self.first > seq:
             return self
         return Batch(tuple(piece for piece in self.pieces if piece.seq > seq))
 
@@ -91,17 +90,18 @@ class Subscription:
         """Pass the batch on (what this reader lacks of it); False once the reader is done."""
         if self.ended.done():
             return False  # cancelled: its reader's task is on its way out
-        new = batch.after(self.seq)
-        if batch.pieces and not new.pieces:
-            return True  # it had all of it from the store
+        if batch.pieces:
+            if batch.first <= self.seq:  # only just after joining: it read some from the store
+                batch = batch.after(self.seq)
+                if not batch.pieces:
+                    return True
+            self.seq = batch.last
         try:
-            self.sink(new)
+            self.sink(batch)
         except Exception as exc:
             self.ended.set_exception(exc)
             return False
-        if new.pieces:
-            self.seq = new.pieces[-1].seq
-        if new.ended:
+        if batch.ended:
             self.ended.set_result(None)
             return False
         return True
@@ -175,5 +175,5 @@ class Feed:
 
     def _publish(self, batch: Batch) -> None:
         if batch.pieces:
-            self.seq = batch.pieces[-1].seq
+            self.seq = batch.last
         self._subscriptions = [s for s in self._subscriptions if s.give(batch)]

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS deltas (
 """
 
 RESTART_ERROR = "the server restarted while this answer was being written"
+STORE_ERROR = "the server could not store this answer"
 
 
 def new_answer_id() -> str:
@@ -83,8 +84,10 @@ class AnswerStore(Protocol):
         ...
 
     async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
-        """Store deltas number `seq`, `seq` + 1, ... (from 1) of a running answer, and wake
-        its readers. Several at once when they came together: one write for all."""
+        """Store deltas number `seq`, `seq` + 1, ... (from 1) of a running answer and tell
+        its watchers, soon if not at once. Several at once when they came together: one
+        write for all. If storing fails, the answer's next append raises and its end is
+        an error, so no reader takes a gap for a whole answer."""
         ...
 
     async def finish(
@@ -115,12 +118,13 @@ class _Live:
     `texts` holds the committed deltas only; `appended` counts those still on their way too.
     """
 
-    __slots__ = ("appended", "texts", "watchers")
+    __slots__ = ("appended", "failure", "texts", "watchers")
 
     def __init__(self) -> None:
         self.texts: list[str] = []
         self.appended = 0
         self.watchers: list[Watcher] = []
+        self.failure: sqlite3.Error | None = None  # a commit of its deltas failed
 
     def tell(self, progress: Progress) -> None:
         for watcher in self.watchers:
@@ -132,11 +136,12 @@ class SQLiteAnswerStore:
 
     Calls run on the event loop's thread: each is one short statement on a local file.
     Deltas are committed in groups: those appended in one turn of the event loop (from
-    any number of answers) share a transaction, a seventh of the cost of one each; watchers
-    are told of a delta once it is committed, right in the commit (no task switch), so a
-    crash never shows a reader more than a restart replays. On opening, answers left
-    'running' by an earlier process are ended with an error, so their readers get what was
-    stored and then learn why it stopped.
+    any number of answers) share a transaction, a seventh of the cost of one each, which
+    runs as the loop's next callback; `append` does not wait for it. Watchers are told of
+    a delta once it is committed, right in the commit (no task switch), so a crash never
+    shows a reader more than a restart replays; `read` and `finish` commit first. On
+    opening, answers left 'running' by an earlier process are ended with an error, so their
+    readers get what was stored and then learn why it stopped.
     """
 
     def __init__(self, path: str = ":memory:") -> None:
@@ -150,7 +155,6 @@ class SQLiteAnswerStore:
         )
         self._live: dict[str, _Live] = {}
         self._pending: list[tuple[str, int, str]] = []  # deltas for the next commit
-        self._committed: asyncio.Future[None] | None = None  # when they are in
 
     async def create(self, owner: str, prompt: str) -> Answer:
         answer = Answer(new_answer_id(), owner, prompt, "running", None, None, time.time())
@@ -171,23 +175,20 @@ class SQLiteAnswerStore:
 
     async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
         live = self._live[answer_id]
+        if live.failure is not None:
+            raise live.failure
         if seq != live.appended + 1:
             raise ValueError(f"delta {seq} of {answer_id} is out of order")
         live.appended += len(texts)
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._commit)
         self._pending += [(answer_id, n, text) for n, text in enumerate(texts, seq)]
-        if self._committed is None:
-            loop = asyncio.get_running_loop()
-            self._committed = loop.create_future()
-            loop.call_soon(self._commit)
-        # Shielded: an appender cancelled while waiting must not cancel the others' commit.
-        await asyncio.shield(self._committed)
 
     def _commit(self) -> None:
         """Write the pending deltas in one transaction, then show them to readers."""
-        pending, committed = self._pending, self._committed
-        self._pending, self._committed = [], None
-        if committed is None:
-            return  # nothing appended since the last commit
+        pending, self._pending = self._pending, []
+        if not pending:
+            return  # committed early, by `read` or `finish`
         try:
             with self._db:  # BEGIN ... COMMIT, or ROLLBACK on an error
                 self._db.execute("BEGIN")
@@ -195,7 +196,8 @@ class SQLiteAnswerStore:
                     "INSERT INTO deltas (answer_id, seq, text) VALUES (?, ?, ?)", pending
                 )
         except sqlite3.Error as exc:
-            committed.set_exception(exc)
+            for answer_id, _, _ in pending:
+                self._live[answer_id].failure = exc
             return
         news: dict[str, list[tuple[int, str]]] = {}
         for answer_id, seq, text in pending:
@@ -204,12 +206,14 @@ class SQLiteAnswerStore:
             live = self._live[answer_id]
             live.texts += [text for _, text in deltas]
             live.tell(Progress(deltas, len(live.texts), "running", None, None))
-        committed.set_result(None)
 
     async def finish(
         self, answer_id: str, status: Status, finish_reason: str | None, error: str | None = None
     ) -> bool:
         self._commit()  # the deltas appended so far come before the end
+        failure = self._live[answer_id].failure if answer_id in self._live else None
+        if failure is not None:
+            status, finish_reason, error = "error", None, f"{STORE_ERROR}: {failure}"
         ended = self._db.execute(
             "UPDATE answers SET status = ?, finish_reason = ?, error = ?"
             " WHERE id = ? AND status = 'running'",
@@ -224,6 +228,7 @@ class SQLiteAnswerStore:
         return self._read(answer_id, after)
 
     def _read(self, answer_id: str, after: int) -> Progress:
+        self._commit()  # a reader sees what was appended before it asked
         live = self._live.get(answer_id)
         if live is not None:
             texts = live.texts[after:]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from sse_lab.store import RESTART_ERROR, Progress, SQLiteAnswerStore
+from sse_lab.store import RESTART_ERROR, STORE_ERROR, Progress, SQLiteAnswerStore
 
 
 async def test_an_answer_is_read_back_in_order_after_any_sequence_number() -> None:
@@ -58,26 +59,46 @@ async def test_deltas_that_came_together_are_appended_together() -> None:
         await store.append(answer.id, 3, ["again"])
 
 
-async def test_readers_see_a_delta_once_it_is_committed_and_the_end_comes_after_it(
+async def test_deltas_appended_in_one_turn_are_committed_together_and_before_the_end(
     tmp_path: Path,
 ) -> None:
     path = str(tmp_path / "answers.db")
     store = SQLiteAnswerStore(path)
     first, second = await store.create("alice", "one"), await store.create("bob", "two")
-    # Appended in one turn of the loop: not visible yet, then committed together.
-    appends = [asyncio.create_task(store.append(a.id, 1, ["x"])) for a in (first, second)]
+    news: list[Progress] = []
+    for answer in (first, second):
+        store.watch(answer.id, 0, news.append)
+    await store.append(first.id, 1, ["x"])
+    await store.append(second.id, 1, ["x"])
+    assert news == []  # appending does not wait: the commit is the loop's next callback
     await asyncio.sleep(0)
-    assert (await store.read(first.id, 0)).deltas == []
-    await asyncio.gather(*appends)
-    assert (await store.read(first.id, 0)).deltas == [(1, "x")]
-    # A delta still on its way when the answer ends is stored before the end.
-    late = asyncio.create_task(store.append(second.id, 2, ["y"]))
-    await asyncio.sleep(0)
+    assert [p.deltas for p in news] == [[(1, "x")], [(1, "x")]]
+    # A delta appended just before the end is stored before it.
+    await store.append(second.id, 2, ["y"])
     await store.finish(second.id, "done", "stop")
-    await late
     await store.close()
     progress = await SQLiteAnswerStore(path).read(second.id, 0)
     assert (progress.deltas, progress.status) == ([(1, "x"), (2, "y")], "done")
+
+
+async def test_a_delta_the_database_refused_makes_the_answer_an_error() -> None:
+    store = SQLiteAnswerStore()
+    answer = await store.create("alice", "q")
+    store._db.execute(  # a database that refuses one delta, as a full disk would
+        "CREATE TRIGGER refuse BEFORE INSERT ON deltas WHEN NEW.text = 'boom'"
+        " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    await store.append(answer.id, 1, ["fine"])
+    await asyncio.sleep(0)  # committed
+    await store.append(answer.id, 2, ["boom"])
+    await asyncio.sleep(0)  # refused
+    with pytest.raises(sqlite3.IntegrityError, match="disk full"):
+        await store.append(answer.id, 3, ["after it"])
+    await store.finish(answer.id, "done", "stop")
+
+    progress = await store.read(answer.id, 0)
+    assert progress.deltas == [(1, "fine")]
+    assert (progress.status, progress.error) == ("error", f"{STORE_ERROR}: disk full")
 
 
 async def test_ids_are_unguessable_and_unknown_ids_have_no_row() -> None:
@@ -118,6 +139,7 @@ async def test_an_unwatched_watcher_hears_no_more() -> None:
     news: list[Progress] = []
     unwatch = store.watch(answer.id, 0, news.append)
     await store.append(answer.id, 1, ["a"])
+    await asyncio.sleep(0)  # the commit, the loop's next callback
     unwatch()
     unwatch()  # safe to repeat
     await store.append(answer.id, 2, ["b"])
