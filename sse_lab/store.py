@@ -127,7 +127,7 @@ class _Live:
         self.failure: sqlite3.Error | None = None  # a commit of its deltas failed
 
     def tell(self, progress: Progress) -> None:
-        for watcher in self.watchers:
+        for watcher in tuple(self.watchers):  # a watcher told of the end may unwatch
             watcher(progress)
 
 

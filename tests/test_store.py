@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sse_lab.store import RESTART_ERROR, STORE_ERROR, Progress, SQLiteAnswerStore
+from sse_lab.store import RESTART_ERROR, STORE_ERROR, Progress, SQLiteAnswerStore, Watcher
 
 
 async def test_an_answer_is_read_back_in_order_after_any_sequence_number() -> None:
@@ -121,6 +121,25 @@ async def test_a_watcher_gets_what_is_stored_then_each_commit_then_the_end() -> 
     await store.finish(answer.id, "done", "stop")
     assert [p.deltas for p in news] == [[(2, "b")], [(3, "c")], []]
     assert (news[-1].status, news[-1].finish_reason, news[-1].last_seq) == ("done", "stop", 3)
+
+
+async def test_every_watcher_hears_the_end_even_if_one_unwatches_on_hearing_it() -> None:
+    store = SQLiteAnswerStore()
+    answer = await store.create("alice", "q")
+    heard: list[str] = []
+    unwatches = {}
+
+    def watcher(name: str) -> Watcher:
+        def hear(progress: Progress) -> None:
+            heard.append(name)
+            unwatches[name]()
+
+        return hear
+
+    for name in ("first", "second"):
+        unwatches[name] = store.watch(answer.id, 0, watcher(name))
+    await store.finish(answer.id, "done", "stop")
+    assert heard == ["first", "second"]
 
 
 async def test_a_watcher_of_an_ended_answer_gets_all_of_it_at_once() -> None:
