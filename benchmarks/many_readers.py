@@ -234,6 +234,7 @@ class Latenesses:
     fan_out: list[float] = field(default_factory=list)
     paced: list[float] = field(default_factory=list)
     late: list[float] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)  # of the deltas of `paced` and `late`
     generation: list[float] = field(default_factory=list)
 
 
@@ -273,6 +274,7 @@ class Outcome:
                 for seq, at in reading.deltas.items():
                     found.late.append(at - max(reading.sent, reading.posted + seq * interval))
                     found.paced.append(at - max(reading.sent, start + seq * interval))
+                    found.arrivals.append(at)
                     if len(group) > 1 and first[seq] >= reading.opened:
                         found.fan_out.append(at - first[seq])
         return found
@@ -311,6 +313,23 @@ class Outcome:
             f"{self.peak_kib / 1024:.0f}",
             f"{(self.peak_kib - self.idle_kib) / self.readers:.0f}",
         ]
+
+    def over_time(self, interval: float, window: float) -> list[list[object]]:
+        """Rows of the lateness of the deltas that arrived in each `window` s of the run,
+        from its first GET: when in a row the deltas were late."""
+        found = self.latenesses(interval)
+        begin = min(r.sent for r in self.readings)
+        windows: dict[int, list[int]] = {}
+        for i, at in enumerate(found.arrivals):
+            windows.setdefault(int((at - begin) / window), []).append(i)
+        rows: list[list[object]] = []
+        for n, indices in sorted(windows.items()):
+            paced = [found.paced[i] for i in indices]
+            late = [found.late[i] for i in indices]
+            opened = sum(1 for r in self.readings if r.opened and r.opened - begin < n * window)
+            cells = (percentile(v, q) * 1000 for v in (paced, late) for q in (0.5, 0.99))
+            rows.append([f"{n * window:.1f}", len(indices), opened, *(f"{c:.0f}" for c in cells)])
+        return rows
 
     def unloaded_interval(self) -> float:
         """Seconds per token of this (single, unloaded) answer, from POST to its last delta."""
@@ -458,8 +477,20 @@ OWN_PROCESS = "Model in its own process (the headline): the server does only the
 SAME_PROCESS = "Model in the same process: the server's event loop also generates every answer"
 
 
-def print_outcomes(title: str, outcomes: list[Outcome]) -> None:
-    """One arrangement's table, pace lateness against its 1 x 1 row, then its errors."""
+OVER_TIME = [
+    ("from s", 7),
+    ("deltas", 7),
+    ("opened", 7),
+    ("paced p50", 10),
+    ("p99", 6),
+    ("late p50", 9),
+    ("p99", 6),
+]
+
+
+def print_outcomes(title: str, outcomes: list[Outcome], window: float = 0.0) -> None:
+    """One arrangement's table, pace lateness against its 1 x 1 row, then its errors; with a
+    `window`, each row's lateness in each `window` s after it."""
     interval = outcomes[0].unloaded_interval()
     print(f"{title}; 1 x 1 pace: {interval * 1000:.1f} ms a token")
     print_table(COLUMNS, [o.row(interval) for o in outcomes])
@@ -467,6 +498,10 @@ def print_outcomes(title: str, outcomes: list[Outcome]) -> None:
         errors = sorted({r.error for r in o.readings if r.error})
         if errors:
             print(f"{o.arrangement} errors: {'; '.join(errors)[:300]}")
+    for o in outcomes[1:] if window else []:
+        print(f"\n{o.arrangement}, deltas by arrival ({window:g} s windows; opened: streams")
+        print("open by the window's start; lateness in ms):")
+        print_table(OVER_TIME, o.over_time(interval, window))
     print()
 
 
@@ -485,6 +520,13 @@ def main() -> None:
     cli.add_argument(
         "--arrangement", choices=["own", "same", "both"], default="both", help="the model's place"
     )
+    cli.add_argument(
+        "--over-time",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="also each row's lateness by when the deltas arrived, in windows of S seconds",
+    )
     args = cli.parse_args()
     readers = 100 if args.quick else max(100, args.readers)
     raise_fd_limit()
@@ -493,9 +535,10 @@ def main() -> None:
     if args.arrangement != "same":
         with ServerProcess(lab_runner, MODEL) as model:
             own = [run_row(a, n, args.limit, model) for a, n in shapes]
-        print_outcomes(OWN_PROCESS, own)
+        print_outcomes(OWN_PROCESS, own, args.over_time)
     if args.arrangement != "own":
-        print_outcomes(SAME_PROCESS, [run_row(a, n, args.limit, None) for a, n in shapes])
+        same = [run_row(a, n, args.limit, None) for a, n in shapes]
+        print_outcomes(SAME_PROCESS, same, args.over_time)
     print(
         NOTES.format(
             limit=args.limit,
