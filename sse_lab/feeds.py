@@ -143,8 +143,6 @@ class Feed:
             self._subscriptions.remove(subscription)
 
     def _tell(self, progress: Progress) -> None:
-        if self.ended.done():
-            return
         try:
             batch = Batch.of(progress)
             self._news_at = self._loop.time()

@@ -211,16 +211,16 @@ class SQLiteAnswerStore:
         self, answer_id: str, status: Status, finish_reason: str | None, error: str | None = None
     ) -> bool:
         self._commit()  # the deltas appended so far come before the end
-        failure = self._live[answer_id].failure if answer_id in self._live else None
-        if failure is not None:
-            status, finish_reason, error = "error", None, f"{STORE_ERROR}: {failure}"
+        live = self._live.get(answer_id)
+        if live is not None and live.failure is not None:
+            status, finish_reason, error = "error", None, f"{STORE_ERROR}: {live.failure}"
         ended = self._db.execute(
             "UPDATE answers SET status = ?, finish_reason = ?, error = ?"
             " WHERE id = ? AND status = 'running'",
             (status, finish_reason, error, answer_id),
         ).rowcount
-        live = self._live.pop(answer_id, None)
-        if live:
+        if live is not None:
+            del self._live[answer_id]
             live.tell(Progress([], len(live.texts), status, finish_reason, error))
         return bool(ended)
 

@@ -81,13 +81,15 @@ async def test_deltas_appended_in_one_turn_are_committed_together_and_before_the
     assert (progress.deltas, progress.status) == ([(1, "x"), (2, "y")], "done")
 
 
-async def test_a_delta_the_database_refused_makes_the_answer_an_error() -> None:
-    store = SQLiteAnswerStore()
+async def test_a_delta_the_database_refused_makes_the_answer_an_error(tmp_path: Path) -> None:
+    path = str(tmp_path / "answers.db")
+    store = SQLiteAnswerStore(path)
     answer = await store.create("alice", "q")
-    store._db.execute(  # a database that refuses one delta, as a full disk would
-        "CREATE TRIGGER refuse BEFORE INSERT ON deltas WHEN NEW.text = 'boom'"
-        " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
-    )
+    with sqlite3.connect(path) as other:  # makes the database refuse one delta, as a full disk
+        other.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON deltas WHEN NEW.text = 'boom'"
+            " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
     await store.append(answer.id, 1, ["fine"])
     await asyncio.sleep(0)  # committed
     await store.append(answer.id, 2, ["boom"])
