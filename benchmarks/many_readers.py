@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import time
 from dataclasses import dataclass, field
@@ -136,28 +137,28 @@ class StreamReader(asyncio.Protocol):
 class Readers:
     """A reader process's streams: answers it creates, each read by several streams at once."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession) -> None:
-        self.url = url
+    def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
         self.readings: list[Reading] = []
         self.transports: list[asyncio.BaseTransport] = []
 
-    async def answer(self, prompt: str, times: list[float]) -> None:
-        """Create an answer at the first of `times`, read it with a stream from each."""
+    async def answer(self, url: str, prompt: str, times: list[float]) -> None:
+        """Create an answer on the server at `url` at the first of `times`, and read it
+        there with a stream from each."""
         await asyncio.sleep(max(0.0, times[0] - time.monotonic()))
         try:
-            answer = await new_answer(self.session, self.url, prompt)
+            answer = await new_answer(self.session, url, prompt)
         except aiohttp.ClientError as exc:
             self.readings += [Reading("", 0.0, error=repr(exc)) for _ in times]
             return
         posted = time.monotonic()
         readings = [Reading(answer, posted, sent=at) for at in times]
         self.readings += readings
-        await asyncio.gather(*(self.read(r) for r in readings))
+        await asyncio.gather(*(self.read(url, r) for r in readings))
 
-    async def read(self, reading: Reading) -> None:
+    async def read(self, url: str, reading: Reading) -> None:
         """Open the stream at `reading.sent` (or at once, if that has passed) and read it."""
-        host, port = self.url.removeprefix("http://").split(":")
+        host, port = url.removeprefix("http://").split(":")
         request = (
             f"GET /sse/{reading.answer} HTTP/1.1\r\nHost: {host}:{port}\r\n"
             f"Authorization: {AUTH['Authorization']}\r\nAccept: text/event-stream\r\n"
@@ -181,23 +182,25 @@ class Readers:
 
 
 async def read_share(
-    url: str, row: tuple[int, int], answers: list[int], start_at: float, limit: float
+    urls: list[str], row: tuple[int, int], answers: list[int], start_at: float, limit: float
 ) -> tuple[list[Reading], float, float]:
     """Run this process's `answers` (their numbers in the `row`: answers x readers each)
     until done or `limit` s: the readings, the CPU seconds used, and when the last stream
     ended. Reader k of the row (answer n's j-th: k = n x readers + j) starts at
-    `start_at` + k x RAMP / (all readers of the row)."""
+    `start_at` + k x RAMP / (all readers of the row); answer n is on server n mod len(urls),
+    as a proxy routing by answer would send it and its readers there."""
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     cpu = time.process_time()
     per_answer = row[1]
     step = RAMP / (row[0] * per_answer)
     async with client_session() as session:
-        readers = Readers(url, session)
+        readers = Readers(session)
         work = []
         for n in answers:
             first = n * per_answer
             times = [start_at + (first + j) * step for j in range(per_answer)]
-            work.append(readers.answer(LONG_PROMPTS[n % len(LONG_PROMPTS)], times))
+            prompt = LONG_PROMPTS[n % len(LONG_PROMPTS)]
+            work.append(readers.answer(urls[n % len(urls)], prompt, times))
         try:
             async with asyncio.timeout(limit):
                 await asyncio.gather(*work)
@@ -213,14 +216,14 @@ async def read_share(
 
 def reader_process(
     pipe: Connection,
-    url: str,
+    urls: list[str],
     row: tuple[int, int],
     answers: list[int],
     start_at: float,
     limit: float,
 ) -> None:
     raise_fd_limit()
-    pipe.send(asyncio.run(read_share(url, row, answers, start_at, limit)))
+    pipe.send(asyncio.run(read_share(urls, row, answers, start_at, limit)))
     pipe.close()
 
 
@@ -351,31 +354,40 @@ def token_interval(posted: float, arrivals: dict[int, float]) -> float:
     return (arrivals[last] - posted) / last
 
 
-def run_row(answers: int, per_answer: int, limit: float, model: ServerProcess | None) -> Outcome:
-    """A fresh server, its model on `model`'s /v1 (None: its own); `answers` x `per_answer`
-    readers over the reader processes."""
+def run_row(
+    answers: int, per_answer: int, limit: float, model: ServerProcess | None, workers: int = 1
+) -> Outcome:
+    """Fresh servers (`workers` processes, each with its own database), their model on
+    `model`'s /v1 (None: each its own); `answers` x `per_answer` readers over the reader
+    processes. CPU and memory are the servers' together."""
     context = multiprocessing.get_context("spawn")
-    with ServerProcess(lab_runner, SERVER, model.url if model else "") as server:
-        asyncio.run(warm_up(server.url))
-        idle = server.status_kib("VmRSS")
+    with contextlib.ExitStack() as stack:
+        servers = [
+            stack.enter_context(ServerProcess(lab_runner, SERVER, model.url if model else ""))
+            for _ in range(workers)
+        ]
+        urls = [server.url for server in servers]
+        for url in urls:
+            asyncio.run(warm_up(url))
+        idle = sum(server.status_kib("VmRSS") for server in servers)
         start = time.monotonic() + 3.0  # time for the reader processes to start
         pipes, processes = [], []
         for i in range(READER_PROCESSES):
             share = list(range(i, answers, READER_PROCESSES))
             ours, theirs = context.Pipe()
-            args = (theirs, server.url, (answers, per_answer), share, start, limit)
+            args = (theirs, urls, (answers, per_answer), share, start, limit)
             processes.append(context.Process(target=reader_process, args=args, daemon=True))
             processes[-1].start()
             theirs.close()
             pipes.append(ours)
-        measured = [server] if model is None else [server, model]
+        measured = servers if model is None else [*servers, model]
         time.sleep(max(0.0, start - time.monotonic()))
         cpu = [p.cpu_seconds() for p in measured]
         results = [pipe.recv() if pipe.poll(limit + 60) else ([], 0.0, start) for pipe in pipes]
         seconds = max(ended for _, _, ended in results) - start
         # Idle since the streams ended.
         used = [p.cpu_seconds() - c for p, c in zip(measured, cpu, strict=True)]
-        peak = server.status_kib("VmHWM")
+        peak = sum(server.status_kib("VmHWM") for server in servers)
         for process in processes:
             process.join(10)
             if process.is_alive():
@@ -383,9 +395,9 @@ def run_row(answers: int, per_answer: int, limit: float, model: ServerProcess | 
     readings = [r for rs, _, _ in results for r in rs]
     client_cpu = sum(c for _, c, _ in results)
     name = f"{answers} x {per_answer}"
-    model_cpu = used[1] if model else None
+    server_cpu, model_cpu = sum(used[:workers]), used[workers] if model else None
     return Outcome(
-        name, answers * per_answer, readings, seconds, used[0], model_cpu, client_cpu, idle, peak
+        name, answers * per_answer, readings, seconds, server_cpu, model_cpu, client_cpu, idle, peak
     )
 
 
@@ -471,7 +483,11 @@ arrangement: server = the lab app in its own spawned process (as `python -m sse_
   with its arrival time, parsed after the run); all on 127.0.0.1. Only 2 cores: the
   server, the model's own process and the reader processes compete for them, so the
   model's pace also suffers from the load of the server and the readers, which a remote
-  provider's would not."""
+  provider's would not.
+--workers N: N server processes per row, each with its own database; answer n is created
+  on process n mod N and its readers read it there, as a proxy that routes each answer's
+  requests to the process holding it would send them. srv CPU and memory are then those
+  of all N together (srv CPU can pass 100%)."""
 
 OWN_PROCESS = "Model in its own process (the headline): the server does only the SSE side"
 SAME_PROCESS = "Model in the same process: the server's event loop also generates every answer"
@@ -521,6 +537,14 @@ def main() -> None:
         "--arrangement", choices=["own", "same", "both"], default="both", help="the model's place"
     )
     cli.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N server processes, each answer and its readers on one of them (as a proxy"
+        " routing by answer would send them)",
+    )
+    cli.add_argument(
         "--over-time",
         type=float,
         default=0.0,
@@ -531,14 +555,15 @@ def main() -> None:
     readers = 100 if args.quick else max(100, args.readers)
     raise_fd_limit()
     print(f"{readers} readers, model pace {PACE * 1000:.0f} ms per token; {machine_note()}\n")
+    workers = f", {args.workers} server processes" if args.workers > 1 else ""
     shapes = [(1, 1), *((readers // n, n) for n in args.per_answer)]
     if args.arrangement != "same":
         with ServerProcess(lab_runner, MODEL) as model:
-            own = [run_row(a, n, args.limit, model) for a, n in shapes]
-        print_outcomes(OWN_PROCESS, own, args.over_time)
+            own = [run_row(a, n, args.limit, model, args.workers) for a, n in shapes]
+        print_outcomes(OWN_PROCESS + workers, own, args.over_time)
     if args.arrangement != "own":
-        same = [run_row(a, n, args.limit, None) for a, n in shapes]
-        print_outcomes(SAME_PROCESS, same, args.over_time)
+        same = [run_row(a, n, args.limit, None, args.workers) for a, n in shapes]
+        print_outcomes(SAME_PROCESS + workers, same, args.over_time)
     print(
         NOTES.format(
             limit=args.limit,
