@@ -118,10 +118,14 @@ class AnswerService:
         self, answer_id: str, after: int, progress: Progress | None
     ) -> tuple[list[Batch], Feed | None, int]:
         """What is stored after `after`; the feed for the rest, which has passed on nothing
-        beyond what is stored (None: the answer has ended); the last seq stored."""
+        beyond what is stored (None: the answer has ended); the last seq stored. ValueError
+        if `after` is beyond what a running answer has: no feed may start ahead of it."""
         stored = []
         while True:
-            batch = Batch.of(progress or await self.store.read(answer_id, after))
+            progress = progress or await self.store.read(answer_id, after)
+            if after > progress.last_seq and progress.status == "running":
+                raise ValueError(f"{answer_id} has {progress.last_seq} deltas, not {after}")
+            batch = Batch.of(progress)
             if batch.pieces:
                 stored.append(batch)
                 after = batch.pieces[-1].seq
@@ -133,11 +137,17 @@ class AnswerService:
             progress = None
 
     def _feed(self, answer_id: str, after: int) -> Feed:
-        """The answer's feed in this process, started (from `after`) if it has none yet."""
+        """The answer's feed in this process, started (from `after`) if it has none yet, or
+        only one that has ended (its leaving `_feeds` waits for a turn of the loop)."""
         feed = self._feeds.get(answer_id)
-        if feed is None:
+        if feed is None or feed.ended.done():
             feed = self._feeds[answer_id] = Feed(self.store, answer_id, after, self._heartbeat)
-            feed.ended.add_done_callback(lambda _: self._feeds.pop(answer_id, None))
+
+            def forget(_: object) -> None:
+                if self._feeds.get(answer_id) is feed:  # not a feed started after it
+                    del self._feeds[answer_id]
+
+            feed.ended.add_done_callback(forget)
         return feed
 
     async def close(self) -> None:

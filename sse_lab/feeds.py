@@ -110,10 +110,11 @@ class Subscription:
 class Feed:
     """One running answer's batches, from the store, for every reader in this process.
 
-    `seq` is the last sequence number it has passed on: a reader that has everything up to
-    `seq` and subscribes misses nothing. Sinks are called as each batch comes (inside the
-    store's commit), so they must not block. After `idle` s without news, readers get an
-    empty batch. `ended` is done once the End went out.
+    `seq` is the last sequence number of the store's that it has passed on: a reader that
+    has everything up to `seq` and subscribes misses nothing. Sinks are called as each batch
+    comes (inside the store's commit), so they must not block. After `idle` s without news,
+    readers get an empty batch. `ended` is done once the End went out; a reader that
+    subscribes later gets that End at once (after a failure, the feed's own error End).
     """
 
     def __init__(self, store: AnswerStore, answer_id: str, after: int, idle: float) -> None:
@@ -123,6 +124,7 @@ class Feed:
         self._answer_id = answer_id
         self._idle = idle
         self._subscriptions: list[Subscription] = []
+        self._end: Batch | None = None
         self._news_at = loop.time()
         self._heartbeat = loop.call_at(self._news_at + idle, self._beat)
         self._unwatch: Callable[[], None] = lambda: None  # the store drops it after the end
@@ -134,7 +136,10 @@ class Feed:
     def subscribe(self, after: int, sink: Sink) -> Subscription:
         """Give `sink` every batch from now on, without the pieces up to `after`."""
         subscription = Subscription(after, sink)
-        self._subscriptions.append(subscription)
+        if self._end is None:
+            self._subscriptions.append(subscription)
+        else:
+            subscription.give(self._end)
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -146,12 +151,14 @@ class Feed:
         try:
             batch = Batch.of(progress)
             self._news_at = self._loop.time()
+            if batch.pieces:
+                self.seq = batch.last
             self._publish(batch)
         except Exception:  # readers must not wait for ever, whatever broke
             self._failed()
             return
         if batch.ended:
-            self._end()
+            self._ended_with(batch)
 
     def _beat(self) -> None:
         """Heartbeat if nothing came for `idle` s; one timer per feed, not one per batch."""
@@ -163,15 +170,16 @@ class Feed:
 
     def _failed(self) -> None:
         log.exception("following answer %s failed", self._answer_id)
-        self._publish(Batch((End(self.seq + 1, "error", None, READ_ERROR),)))
-        self._end()
+        end = Batch((End(self.seq + 1, "error", None, READ_ERROR),))  # not the store's: no seq
+        self._publish(end)
+        self._ended_with(end)
 
-    def _end(self) -> None:
+    def _ended_with(self, end: Batch) -> None:
+        self._end = end
+        self._subscriptions = []
         self._heartbeat.cancel()
         self._unwatch()
         self.ended.set_result(None)
 
     def _publish(self, batch: Batch) -> None:
-        if batch.pieces:
-            self.seq = batch.last
         self._subscriptions = [s for s in self._subscriptions if s.give(batch)]

@@ -124,7 +124,7 @@ class _Live:
         self.texts: list[str] = []
         self.appended = 0
         self.watchers: list[Watcher] = []
-        self.failure: sqlite3.Error | None = None  # a commit of its deltas failed
+        self.failure: Exception | None = None  # a commit of its deltas failed
 
     def tell(self, progress: Progress) -> None:
         for watcher in tuple(self.watchers):  # a watcher told of the end may unwatch
@@ -179,6 +179,11 @@ class SQLiteAnswerStore:
             raise live.failure
         if seq != live.appended + 1:
             raise ValueError(f"delta {seq} of {answer_id} is out of order")
+        for text in texts:
+            # Refused here, not in the shared commit: a lone surrogate from a model's JSON
+            # would fail there, for the other answers of the commit too.
+            if not text.isascii():
+                text.encode()
         live.appended += len(texts)
         if not self._pending:
             asyncio.get_running_loop().call_soon(self._commit)
@@ -195,7 +200,7 @@ class SQLiteAnswerStore:
                 self._db.executemany(
                     "INSERT INTO deltas (answer_id, seq, text) VALUES (?, ?, ?)", pending
                 )
-        except sqlite3.Error as exc:
+        except Exception as exc:  # whatever failed, no delta may vanish unsaid
             for answer_id, _, _ in pending:
                 self._live[answer_id].failure = exc
             return

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Callable
 
 import pytest
 from conftest import until
 
 from sse_lab.answers import AnswerService, Limits
 from sse_lab.config import Upstream
-from sse_lab.feeds import Batch, Delta, End, Feed
-from sse_lab.store import SQLiteAnswerStore
+from sse_lab.feeds import READ_ERROR, Batch, Delta, End, Feed
+from sse_lab.store import SQLiteAnswerStore, Watcher
 
 
 async def started(idle: float = 10.0) -> tuple[SQLiteAnswerStore, str, Feed]:
@@ -127,4 +129,40 @@ async def test_a_reader_with_an_old_read_of_the_store_still_misses_nothing() -> 
     await store.finish(answer_id, "done", "stop")
     await asyncio.gather(reading, joining)
     assert texts(late) == texts(first) == ["a", "b", "c"]
+    await service.close()
+
+
+class UnwatchableStore(SQLiteAnswerStore):
+    """A store whose answers can be read but not watched, as a broken backend would be."""
+
+    def watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+async def test_readers_of_a_feed_that_cannot_watch_the_store_get_an_error_end() -> None:
+    store = UnwatchableStore()
+    service = AnswerService(store, Upstream(base_url="http://127.0.0.1:9/v1"), Limits())
+    answer_id = (await store.create("alice", "q")).id
+    await store.append(answer_id, 1, ["a"])
+    for _ in range(2):  # the second reader too: the ended feed is not joined again
+        got: list[Batch] = []
+        await asyncio.wait_for(service.deliver(answer_id, 0, got.append), 5)
+        assert texts(got) == ["a"]
+        assert got[-1].pieces[-1] == End(2, "error", None, READ_ERROR)
+    await service.close()
+
+
+async def test_a_reader_claiming_more_than_a_running_answer_has_starts_no_feed() -> None:
+    store = SQLiteAnswerStore()
+    service = AnswerService(store, Upstream(base_url="http://127.0.0.1:9/v1"), Limits())
+    answer_id = (await store.create("alice", "q")).id
+    await store.append(answer_id, 1, ["a", "b"])
+    with pytest.raises(ValueError, match="has 2 deltas, not 100"):
+        await service.deliver(answer_id, 100, [].append)
+    reading: list[Batch] = []
+    following = asyncio.create_task(service.deliver(answer_id, 0, reading.append))
+    await asyncio.sleep(0)
+    await store.finish(answer_id, "done", "stop")
+    await asyncio.wait_for(following, 5)
+    assert texts(reading) == ["a", "b"]
     await service.close()

@@ -103,6 +103,18 @@ async def test_a_delta_the_database_refused_makes_the_answer_an_error(tmp_path: 
     assert (progress.status, progress.error) == ("error", f"{STORE_ERROR}: disk full")
 
 
+async def test_a_delta_that_is_not_valid_unicode_is_refused_and_harms_no_other() -> None:
+    # A model's JSON may carry half of a UTF-16 pair, which no database can store as text.
+    store = SQLiteAnswerStore()
+    first, second = await store.create("alice", "one"), await store.create("bob", "two")
+    await store.append(first.id, 1, ["fine"])
+    with pytest.raises(UnicodeEncodeError):
+        await store.append(second.id, 1, ["\ud83d"])
+    await asyncio.sleep(0)  # the commit
+    assert (await store.read(first.id, 0)).deltas == [(1, "fine")]
+    assert (await store.read(second.id, 0)).deltas == []
+
+
 async def test_ids_are_unguessable_and_unknown_ids_have_no_row() -> None:
     store = SQLiteAnswerStore()
     ids = {(await store.create("alice", "q")).id for _ in range(100)}

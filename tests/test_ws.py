@@ -135,6 +135,23 @@ async def test_asking_while_an_answer_streams_is_refused(tmp_path: Path) -> None
         assert done == {"type": "done", "id": start["id"], "finish_reason": "stopped"}
 
 
+async def test_following_from_beyond_a_running_answer_is_refused(tmp_path: Path) -> None:
+    with start_server(token_delay=0.05, db_path=str(tmp_path / "lab.db")) as lab:
+        async with aiohttp.ClientSession() as http:
+            answer = await (
+                await http.post(
+                    f"{lab.url}/new", json={"prompt": LONG_PROMPT}, headers=lab.auth_header()
+                )
+            ).json()
+            async with socket(lab, http) as ws:
+                await ws.send_json({"type": "follow", "id": answer["id"], "after": 10_000})
+                reply = await receive(ws)
+            events = await sse_answer(lab, http, answer["id"])  # others still read it whole
+    assert reply["type"] == "error" and "ahead of this answer" in reply["message"]
+    assert [e.event for e in events][-1] == "done"
+    assert len(events) == len(answer_tokens(LONG_PROMPT)) + 1
+
+
 async def test_following_another_users_answer_is_refused(lab, http) -> None:
     async with socket(lab, http, "alice") as ws:
         await ws.send_json({"type": "ask", "prompt": PROMPT})

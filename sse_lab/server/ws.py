@@ -112,6 +112,11 @@ class Conversation:
         answer = await self._answers.store.get(answer_id) if isinstance(answer_id, str) else None
         if answer is None or answer.owner != self._user:
             return await self.refuse(f"no answer {answer_id!r} for this user")
+        progress = await self._answers.store.read(answer.id, after)
+        if after > progress.last_seq and progress.status == "running":
+            return await self.refuse(
+                f'"after" is {after}, ahead of this answer: it has {progress.last_seq} so far'
+            )
         if await self._idle():
             self._begin(answer.id, after, started_here=False)
 
