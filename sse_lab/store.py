@@ -219,14 +219,19 @@ class SQLiteAnswerStore:
         live = self._live.get(answer_id)
         if live is not None and live.failure is not None:
             status, finish_reason, error = "error", None, f"{STORE_ERROR}: {live.failure}"
-        ended = self._db.execute(
-            "UPDATE answers SET status = ?, finish_reason = ?, error = ?"
-            " WHERE id = ? AND status = 'running'",
-            (status, finish_reason, error, answer_id),
-        ).rowcount
-        if live is not None:
-            del self._live[answer_id]
-            live.tell(Progress([], len(live.texts), status, finish_reason, error))
+        try:
+            ended = self._db.execute(
+                "UPDATE answers SET status = ?, finish_reason = ?, error = ?"
+                " WHERE id = ? AND status = 'running'",
+                (status, finish_reason, error, answer_id),
+            ).rowcount
+        except Exception as exc:  # readers still get an end (a restart replays it as cut)
+            status, finish_reason, error = "error", None, f"{STORE_ERROR}: {exc}"
+            raise
+        finally:
+            if live is not None:
+                del self._live[answer_id]
+                live.tell(Progress([], len(live.texts), status, finish_reason, error))
         return bool(ended)
 
     async def read(self, answer_id: str, after: int) -> Progress:

@@ -103,6 +103,24 @@ async def test_a_delta_the_database_refused_makes_the_answer_an_error(tmp_path: 
     assert (progress.status, progress.error) == ("error", f"{STORE_ERROR}: disk full")
 
 
+async def test_an_end_the_database_refused_still_ends_the_answer_for_its_readers(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "answers.db")
+    store = SQLiteAnswerStore(path)
+    answer = await store.create("alice", "q")
+    news: list[Progress] = []
+    store.watch(answer.id, 0, news.append)
+    with sqlite3.connect(path) as other:  # makes the database refuse every end
+        other.execute(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON answers"
+            " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    with pytest.raises(sqlite3.IntegrityError, match="disk full"):
+        await store.finish(answer.id, "done", "stop")
+    assert [(p.status, p.error) for p in news] == [("error", f"{STORE_ERROR}: disk full")]
+
+
 async def test_a_delta_that_is_not_valid_unicode_is_refused_and_harms_no_other() -> None:
     # A model's JSON may carry half of a UTF-16 pair, which no database can store as text.
     store = SQLiteAnswerStore()
