@@ -282,9 +282,8 @@ class Outcome:
                         found.fan_out.append(at - first[seq])
         return found
 
-    def row(self, interval: float) -> list[object]:
-        """The table's row, lateness measured against `interval` s per token."""
-        found = self.latenesses(interval)
+    def row(self, found: Latenesses) -> list[object]:
+        """The table's row, from the row's `latenesses`."""
         opening = [r.opened - r.sent for r in self.readings if r.opened]
         delivered = sum(len(r.deltas) for r in self.readings)
 
@@ -317,10 +316,9 @@ class Outcome:
             f"{(self.peak_kib - self.idle_kib) / self.readers:.0f}",
         ]
 
-    def over_time(self, interval: float, window: float) -> list[list[object]]:
-        """Rows of the lateness of the deltas that arrived in each `window` s of the run,
-        from its first GET: when in a row the deltas were late."""
-        found = self.latenesses(interval)
+    def over_time(self, found: Latenesses, window: float) -> list[list[object]]:
+        """Rows of the lateness (the row's `latenesses`) of the deltas that arrived in each
+        `window` s of the run, from its first GET: when in a row the deltas were late."""
         begin = min(r.sent for r in self.readings)
         windows: dict[int, list[int]] = {}
         for i, at in enumerate(found.arrivals):
@@ -509,15 +507,16 @@ def print_outcomes(title: str, outcomes: list[Outcome], window: float = 0.0) -> 
     `window`, each row's lateness in each `window` s after it."""
     interval = outcomes[0].unloaded_interval()
     print(f"{title}; 1 x 1 pace: {interval * 1000:.1f} ms a token")
-    print_table(COLUMNS, [o.row(interval) for o in outcomes])
+    found = [o.latenesses(interval) for o in outcomes]
+    print_table(COLUMNS, [o.row(f) for o, f in zip(outcomes, found, strict=True)])
     for o in outcomes:
         errors = sorted({r.error for r in o.readings if r.error})
         if errors:
             print(f"{o.arrangement} errors: {'; '.join(errors)[:300]}")
-    for o in outcomes[1:] if window else []:
+    for o, f in list(zip(outcomes, found, strict=True))[1:] if window else []:
         print(f"\n{o.arrangement}, deltas by arrival ({window:g} s windows; opened: streams")
         print("open by the window's start; lateness in ms):")
-        print_table(OVER_TIME, o.over_time(interval, window))
+        print_table(OVER_TIME, o.over_time(f, window))
     print()
 
 

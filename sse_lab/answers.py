@@ -123,7 +123,7 @@ class AnswerService:
         stored = []
         while True:
             progress = progress or await self.store.read(answer_id, after)
-            if after > progress.last_seq and progress.status == "running":
+            if progress.behind(after):
                 raise ValueError(f"{answer_id} has {progress.last_seq} deltas, not {after}")
             batch = Batch.of(progress)
             if batch.pieces:

@@ -68,6 +68,11 @@ class Progress:
     finish_reason: str | None
     error: str | None
 
+    def behind(self, after: int) -> bool:
+        """Whether a reader claiming to have seen `after` deltas claims more than this
+        running answer has: nothing can follow on from there."""
+        return after > self.last_seq and self.status == "running"
+
 
 Watcher = Callable[[Progress], None]
 

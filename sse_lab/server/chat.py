@@ -51,12 +51,12 @@ async def stream_answer(request: web.Request) -> web.StreamResponse:
     answer_id = await _own_answer_id(request)
     after = parse_last_event_id(request)
     progress = await answers.store.read(answer_id, after)
-    if after > progress.last_seq:
-        if progress.status != "running":
-            return web.Response(status=204)  # the reader saw the end: a browser stops reconnecting
+    if progress.behind(after):
         return error_response(
             400, f"Last-Event-ID {after} is ahead of this answer: it has {progress.last_seq} so far"
         )
+    if after > progress.last_seq:
+        return web.Response(status=204)  # the reader saw the end: a browser stops reconnecting
     return await _stream(request, answers, answer_id, after, progress)
 
 

@@ -113,7 +113,7 @@ class Conversation:
         if answer is None or answer.owner != self._user:
             return await self.refuse(f"no answer {answer_id!r} for this user")
         progress = await self._answers.store.read(answer.id, after)
-        if after > progress.last_seq and progress.status == "running":
+        if progress.behind(after):
             return await self.refuse(
                 f'"after" is {after}, ahead of this answer: it has {progress.last_seq} so far'
             )
