@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from conftest import load_solution
 
-from sse_lab import ServerSentEvent
+from sse_lab import EventStreamParser, ServerSentEvent
 from sse_lab.exercises.polyfills import check_collect_text, check_post_events
 
 
@@ -32,7 +32,37 @@ async def test_a_reader_that_forgets_the_headers_is_told_so(capsys) -> None:
             return [] if response.status == 401 else [await response.text()]
 
     assert not await check_post_events(post_events)
-    assert "did you send the headers" in capsys.readouterr().out
+    assert "the server answered 401: send the headers" in capsys.readouterr().out
+
+
+async def test_a_body_sent_without_a_json_content_type_is_told_so(capsys) -> None:
+    async def post_events(
+        url: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> list[ServerSentEvent]:
+        parser = EventStreamParser()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, data=json.dumps(body), headers=headers) as response,
+        ):
+            return parser.feed(await response.read())
+
+    assert not await check_post_events(post_events)
+    out = capsys.readouterr().out
+    assert "the server answered 415: the body came as text/plain" in out
+    assert "json=body, not data=" in out
+
+
+async def test_a_reader_that_raises_on_a_refusal_is_told_why_it_was_refused(capsys) -> None:
+    async def post_events(url: str, body: dict[str, Any], headers: dict[str, str]) -> list[Any]:
+        async with (
+            aiohttp.ClientSession(raise_for_status=True) as session,
+            session.post(url, json={"prompt": "words"}, headers=headers),
+        ):
+            return []
+
+    assert not await check_post_events(post_events)
+    out = capsys.readouterr().out
+    assert "raised ClientResponseError" in out and "the server answered 400" in out
 
 
 async def test_splitting_the_body_on_blank_lines_by_hand_fails(capsys) -> None:
@@ -76,7 +106,7 @@ async def test_reading_past_done_fails(capsys) -> None:
     assert "after data: [DONE]" in capsys.readouterr().out
 
 
-async def test_a_null_content_that_crashes_the_join_is_reported(capsys) -> None:
+async def test_a_null_content_that_crashes_the_join_is_named(capsys) -> None:
     async def collect_text(events: AsyncIterator[ServerSentEvent]) -> str:
         pieces = []
         async for event in events:
@@ -87,4 +117,58 @@ async def test_a_null_content_that_crashes_the_join_is_reported(capsys) -> None:
         return "".join(pieces)
 
     assert not await check_collect_text(collect_text)
-    assert "raised TypeError" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "raised TypeError" in out and '"content": null, which is None' in out
+
+
+async def test_a_null_content_added_to_the_text_is_named(capsys) -> None:
+    async def collect_text(events: AsyncIterator[ServerSentEvent]) -> str:
+        text = ""
+        async for event in events:
+            if event.data == "[DONE]":
+                break
+            for choice in json.loads(event.data)["choices"]:
+                text += choice["delta"].get("content", "")
+        return text
+
+    assert not await check_collect_text(collect_text)
+    assert '"content": null, which is None' in capsys.readouterr().out
+
+
+async def test_a_delta_without_content_is_named(capsys) -> None:
+    async def collect_text(events: AsyncIterator[ServerSentEvent]) -> str:
+        pieces = []
+        async for event in events:
+            if event.data == "[DONE]":
+                break
+            for choice in json.loads(event.data)["choices"]:
+                pieces.append(choice["delta"]["content"] or "")
+        return "".join(pieces)
+
+    assert not await check_collect_text(collect_text)
+    assert 'delta is {}, with no "content"' in capsys.readouterr().out
+
+
+async def test_taking_the_first_choice_of_the_usage_chunk_is_named(capsys) -> None:
+    async def collect_text(events: AsyncIterator[ServerSentEvent]) -> str:
+        pieces = []
+        async for event in events:
+            if event.data == "[DONE]":
+                break
+            pieces.append(json.loads(event.data)["choices"][0]["delta"].get("content") or "")
+        return "".join(pieces)
+
+    assert not await check_collect_text(collect_text)
+    assert '"choices": [], so [0] fails' in capsys.readouterr().out
+
+
+async def test_parsing_done_as_json_is_named(capsys) -> None:
+    async def collect_text(events: AsyncIterator[ServerSentEvent]) -> str:
+        pieces = []
+        async for event in events:
+            for choice in json.loads(event.data)["choices"]:
+                pieces.append(choice["delta"].get("content") or "")
+        return "".join(pieces)
+
+    assert not await check_collect_text(collect_text)
+    assert "data: [DONE] is not JSON" in capsys.readouterr().out
