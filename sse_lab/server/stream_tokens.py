@@ -37,7 +37,7 @@ def check(secret: str, token: str, answer_id: str, now: float | None = None) -> 
     expected = _signature(secret, user, answer_id, expires)
     if not hmac.compare_digest(signature.encode(), expected.encode()):
         raise InvalidStreamToken(
-            "this stream token is not valid for this answer: it was altered, or issued for another"
+            "this stream token is not valid for this answer: altered, or issued for another one"
         )
     if (time.time() if now is None else now) >= expires:
         raise InvalidStreamToken(
