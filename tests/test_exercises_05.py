@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
+import pytest
 from conftest import load_solution
 
 from sse_lab import EventStreamParser, ServerSentEvent
@@ -106,19 +107,37 @@ async def test_reading_past_done_fails(capsys) -> None:
     assert "after data: [DONE]" in capsys.readouterr().out
 
 
-async def test_a_null_content_that_crashes_the_join_is_named(capsys) -> None:
+def collecting(content_of: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
+    """A collect_text that stops at [DONE] and reads each choice's text with `content_of`."""
+
     async def collect_text(events: AsyncIterator[ServerSentEvent]) -> str:
         pieces = []
         async for event in events:
             if event.data == "[DONE]":
                 break
             for choice in json.loads(event.data)["choices"]:
-                pieces.append(choice["delta"].get("content", ""))
+                pieces.append(content_of(choice["delta"]))
         return "".join(pieces)
 
-    assert not await check_collect_text(collect_text)
+    return collect_text
+
+
+@pytest.mark.parametrize(
+    ("content_of", "hint"),
+    [
+        (lambda delta: delta.get("content", ""), '"content": null, which is None'),
+        (lambda delta: delta["content"] or "", 'delta is {}, with no "content"'),
+    ],
+    ids=["a default that null gets past", "a delta without content"],
+)
+async def test_a_content_read_that_raises_is_named(capsys, content_of, hint: str) -> None:
+    assert not await check_collect_text(collecting(content_of))
     out = capsys.readouterr().out
-    assert "raised TypeError" in out and '"content": null, which is None' in out
+    assert "collect_text raised" in out and hint in out
+
+
+async def test_the_same_loop_with_a_null_safe_read_passes(capsys) -> None:
+    assert await check_collect_text(collecting(lambda delta: delta.get("content") or ""))
 
 
 async def test_a_null_content_added_to_the_text_is_named(capsys) -> None:
@@ -133,20 +152,6 @@ async def test_a_null_content_added_to_the_text_is_named(capsys) -> None:
 
     assert not await check_collect_text(collect_text)
     assert '"content": null, which is None' in capsys.readouterr().out
-
-
-async def test_a_delta_without_content_is_named(capsys) -> None:
-    async def collect_text(events: AsyncIterator[ServerSentEvent]) -> str:
-        pieces = []
-        async for event in events:
-            if event.data == "[DONE]":
-                break
-            for choice in json.loads(event.data)["choices"]:
-                pieces.append(choice["delta"]["content"] or "")
-        return "".join(pieces)
-
-    assert not await check_collect_text(collect_text)
-    assert 'delta is {}, with no "content"' in capsys.readouterr().out
 
 
 async def test_taking_the_first_choice_of_the_usage_chunk_is_named(capsys) -> None:

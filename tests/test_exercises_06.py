@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -15,6 +16,16 @@ from sse_lab.exercises.post_then_sse import check_ask_and_stream, check_resume
 async def texts(url: str, headers: dict[str, str]) -> list[str]:
     """The raw `data` of every event of one GET of an event stream."""
     return [event.data async for event in fetch_event_source(url, headers=headers)]
+
+
+async def post_new(url: str, token: str, **request: Any) -> Any:
+    """A learner's POST /new (`json=...` or `data=...`): the JSON the server answered."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession(headers=headers) as session,
+        session.post(f"{url}/new", **request) as response,
+    ):
+        return await response.json()
 
 
 async def test_the_ask_and_stream_solution_passes(capsys) -> None:
@@ -43,12 +54,8 @@ async def test_forgetting_the_token_is_told_to_send_it(capsys) -> None:
 
 async def test_a_prompt_sent_without_a_json_content_type_is_told_so(capsys) -> None:
     async def ask_and_stream(url: str, token: str, prompt: str) -> str:
+        created = await post_new(url, token, data=json.dumps({"prompt": prompt}))  # a 415
         headers = {"Authorization": f"Bearer {token}"}
-        async with (
-            aiohttp.ClientSession(headers=headers) as session,
-            session.post(f"{url}/new", data=json.dumps({"prompt": prompt})) as response,
-        ):
-            created = await response.json()  # the 415's {"error": ...}
         return "".join(await texts(url + created.get("stream_url", "/sse/none"), headers))
 
     assert not await check_ask_and_stream(ask_and_stream)
@@ -58,12 +65,7 @@ async def test_a_prompt_sent_without_a_json_content_type_is_told_so(capsys) -> N
 
 async def test_streaming_the_eventsource_url_without_a_header_passes(capsys) -> None:
     async def ask_and_stream(url: str, token: str, prompt: str) -> str:
-        headers = {"Authorization": f"Bearer {token}"}
-        async with (
-            aiohttp.ClientSession(headers=headers) as session,
-            session.post(f"{url}/new", json={"prompt": prompt}) as response,
-        ):
-            created = await response.json()
+        created = await post_new(url, token, json={"prompt": prompt})
         events = await texts(url + created["eventsource_url"], {})  # a browser's way
         return "".join(json.loads(data)["delta"] for data in events[:-1])
 
@@ -73,13 +75,8 @@ async def test_streaming_the_eventsource_url_without_a_header_passes(capsys) -> 
 
 async def test_joining_the_raw_data_is_told_to_take_the_delta(capsys) -> None:
     async def ask_and_stream(url: str, token: str, prompt: str) -> str:
-        headers = {"Authorization": f"Bearer {token}"}
-        async with (
-            aiohttp.ClientSession(headers=headers) as session,
-            session.post(f"{url}/new", json={"prompt": prompt}) as response,
-        ):
-            stream_url = url + (await response.json())["stream_url"]
-        return "".join((await texts(stream_url, headers))[:-1])
+        stream_url = url + (await post_new(url, token, json={"prompt": prompt}))["stream_url"]
+        return "".join((await texts(stream_url, {"Authorization": f"Bearer {token}"}))[:-1])
 
     assert not await check_ask_and_stream(ask_and_stream)
     assert "join the `delta`" in capsys.readouterr().out
