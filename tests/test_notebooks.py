@@ -65,8 +65,7 @@ def test_a_check_cell_shows_its_verdict_and_nothing_under_it(path: Path) -> None
     assert checks, "every notebook has exercises with check cells"
     for cell in checks:
         shown = [
-            "".join(output.get("text", "")) or str(output.get("data"))
-            for output in cell["outputs"]
+            "".join(output.get("text", "")) or str(output.get("data")) for output in cell["outputs"]
         ]
         assert len(shown) == 1 and shown[0].startswith(("✅", "❌")), (
             f"a check cell should show its verdict alone, not {shown}"
