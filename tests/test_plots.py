@@ -15,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
+from sse_lab import plots
 from sse_lab.clients import Attempt
 from sse_lab.plots import plot_arrivals, plot_reconnections, plot_url_limit
 
@@ -101,6 +102,10 @@ def texts_on_lines(figure: Figure) -> list[str]:
         .transform_path(line.get_path())
         .intersects_bbox(text.get_window_extent(renderer), filled=False)
     ]
+
+
+def test_every_helper_of_the_module_is_checked_here() -> None:
+    assert sorted(HELPERS) == sorted(plots.__all__)
 
 
 @pytest.mark.parametrize("name", HELPERS)
