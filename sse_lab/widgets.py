@@ -69,7 +69,9 @@ class _TextCopied(widgets.VBox):
     def _ipython_display_(self) -> None:
         """Display with an id, so that later changes can update the text copy in place."""
         self._display_id = self._display_id or uuid.uuid4().hex
-        display(self._repr_mimebundle_(), raw=True, display_id=self._display_id)  # type: ignore[no-untyped-call]
+        display(  # type: ignore[no-untyped-call]
+            self._repr_mimebundle_(), raw=True, display_id=self._display_id
+        )
 
     def _update_text_copy(self) -> None:
         if self._display_id is not None:
