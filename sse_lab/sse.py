@@ -37,17 +37,16 @@ class ServerSentEvent(NamedTuple):
     id: str | None = None
     retry: int | None = None
 
+    # Not equal to a plain tuple with the same items: NotImplemented would let tuple's own
+    # comparison answer for the other side.
     def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return tuple.__eq__(self, other)
+        return other.__class__ is self.__class__ and tuple.__eq__(self, other)
 
     def __ne__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return tuple.__ne__(self, other)
+        return not self == other
 
-    __hash__ = tuple.__hash__
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
 
     def encode(self) -> bytes:
         """The event as `text/event-stream` bytes, ending with the blank line that dispatches it."""
