@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(BIN)/mypy sse_lab
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'  # the peer stacks of benchmarks/peers.py
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
 
 # The browser tests use Debian's Chromium; install it where it is missing and we may.

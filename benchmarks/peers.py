@@ -52,6 +52,7 @@ PEER_SCRIPTS = {
 }
 CONTESTANTS = ("lab", *PEER_SCRIPTS)
 LIMIT = 20.0  # seconds of reading a row, for each contestant
+NAN = float("nan")  # a figure with nothing to measure: no delta arrived in the row
 RESULTS = Path(__file__).with_name("peers-results.json")
 FIGURE = Path(__file__).with_name("peers.png")
 
@@ -93,13 +94,13 @@ class ReadersResult:
     def of(cls, outcome: Outcome, load_before: float) -> ReadersResult:
         found = outcome.latenesses(PACE)
         delivered = sum(len(r.deltas) for r in outcome.readings)
-        paced = found.paced or [float("nan")]
+        paced = found.paced or [NAN]  # no delta arrived
         return cls(
             readers=outcome.readers,
             done=sum(r.done for r in outcome.readings),
             paced_p50=percentile(paced, 0.5) * 1000,
             paced_p99=percentile(paced, 0.99) * 1000,
-            us_per_delta=outcome.server_cpu / max(1, delivered) * 1e6,
+            us_per_delta=outcome.server_cpu / delivered * 1e6 if delivered else NAN,
             kib_per_stream=(outcome.peak_kib - outcome.idle_kib) / outcome.readers,
             server_cpu=outcome.server_cpu / outcome.seconds,
             model_cpu=(outcome.model_cpu or 0.0) / outcome.seconds,
@@ -254,12 +255,19 @@ def ratios(
     lab = [figure_of(r, metric) for r in results["lab"]]
     peers = {name: [figure_of(r, metric) for r in results[name]] for name in PEER_SCRIPTS}
     pick = max if metric == "deltas_per_s" else min
-    peers["best peer"] = [pick(figures) for figures in zip(*peers.values(), strict=True)]
-    return {name: [a / b for a, b in zip(lab, peer, strict=True)] for name, peer in peers.items()}
+    rounds = zip(*peers.values(), strict=True)
+    peers["best peer"] = [pick((f for f in fs if f == f), default=NAN) for fs in rounds]
+    return {
+        name: [a / b if b else NAN for a, b in zip(lab, peer, strict=True)]
+        for name, peer in peers.items()
+    }
 
 
 def spread(values: Sequence[float], digits: int = 2) -> str:
-    """median [min-max]"""
+    """median [min-max] of the rounds that have the figure."""
+    values = [v for v in values if v == v]  # not NaN
+    if not values:
+        return "-"
     return f"{median(values):.{digits}f} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
 
 
@@ -277,15 +285,20 @@ def print_readers(title: str, results: dict[str, list[ReadersResult]]) -> None:
         ("readers CPU", 12),
         ("load", 6),
     ]
+
+    def middle(values: list[float], form: str) -> str:
+        values = [v for v in values if v == v]  # not NaN
+        return format(median(values), form) if values else "-"
+
     rows = []
     for name, found in results.items():
         rows.append(
             [
                 name,
                 f"{sum(r.done for r in found)}/{sum(r.readers for r in found)}",
-                f"{median([r.paced_p50 for r in found]):.0f}",
-                f"{median([r.paced_p99 for r in found]):.0f}",
-                f"{median([r.us_per_delta for r in found]):.0f}",
+                middle([r.paced_p50 for r in found], ".0f"),
+                middle([r.paced_p99 for r in found], ".0f"),
+                middle([r.us_per_delta for r in found], ".0f"),
                 f"{median([r.kib_per_stream for r in found]):.0f}",
                 f"{median([r.server_cpu for r in found]):.0%}",
                 f"{median([r.model_cpu for r in found]):.0%}",
@@ -363,11 +376,13 @@ def main() -> None:
         "--quick", action="store_true", help="a short run: 100 readers, 2 rounds, fewer runs"
     )
     cli.add_argument("--rounds", type=int, default=3, help="rounds of rows 1 and 2")
+    cli.add_argument("--readers", type=int, default=1000, help="readers in rows 1 and 2")
     cli.add_argument("--rows", type=int, nargs="+", default=[1, 2, 3, 4], choices=[1, 2, 3, 4])
     cli.add_argument("--limit", type=float, default=LIMIT, help="seconds of reading per row")
     args = cli.parse_args()
     raise_fd_limit()
-    readers, rounds, quick = (100, 2, (2, 15, 3)) if args.quick else (1000, args.rounds, (5, 40, 8))
+    full = (args.readers, args.rounds, (5, 40, 8))
+    readers, rounds, quick = (100, 2, (2, 15, 3)) if args.quick else full
     print(
         f"{readers} readers in rows 1-2, {rounds} rounds; rows 3-4: {quick[0]} rounds of"
         f" {quick[1]} runs and {quick[2]} streams; {os.cpu_count()} cores, load average"
@@ -379,6 +394,7 @@ def main() -> None:
         row1 = readers_rounds(readers, 1, rounds, args.limit)
         print_readers(f"Row 1: {readers} answers x 1 reader, pace {PACE * 1000:.0f} ms", row1)
         saved["row1"] = {n: [vars(r) for r in rs] for n, rs in row1.items()}
+        RESULTS.write_text(json.dumps(saved, indent=1))
     if 2 in args.rows:
         row2 = readers_rounds(readers // 10, 10, rounds, args.limit)
         print_readers(
@@ -386,6 +402,7 @@ def main() -> None:
             row2,
         )
         saved["row2"] = {n: [vars(r) for r in rs] for n, rs in row2.items()}
+        RESULTS.write_text(json.dumps(saved, indent=1))
     if 3 in args.rows or 4 in args.rows:
         rows34 = quick_rounds(*quick)
         print_quick(rows34)

@@ -314,5 +314,5 @@ def test_an_event_equals_only_an_event_with_the_same_fields() -> None:
     assert event == ServerSentEvent("hi", "message", "1", None)
     assert event != ServerSentEvent(data="hi", id="2")
     assert event != ("hi", "message", "1", None)
-    assert ("hi", "message", "1", None) != event
+    assert ("hi", "message", "1", None) != event  # noqa: SIM300 (the tuple on the left)
     assert len({event, ServerSentEvent(data="hi", id="1")}) == 1

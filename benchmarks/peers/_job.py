@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import openai
+from aiohttp import web
 
 PROMPTS: dict[str, str] = {}  # answer id -> prompt, for as long as the process runs
+CLIENT = web.AppKey("client", openai.AsyncOpenAI)  # the aiohttp peers' SDK client
 
 
 def keep(prompt: object) -> str | None:
@@ -48,3 +50,23 @@ def options(description: str | None) -> argparse.Namespace:
 def model_client(base_url: str) -> openai.AsyncOpenAI:
     """The SDK's client as its README makes it (the lab's built-in model takes any key)."""
     return openai.AsyncOpenAI(base_url=base_url, api_key="sse-lab")
+
+
+async def new_answer(request: web.Request) -> web.Response:
+    """`POST /new` of the two aiohttp peers: keep the prompt, return its id."""
+    answer_id = keep((await request.json()).get("prompt"))
+    if answer_id is None:
+        return web.json_response({"error": 'send {"prompt": "..."}'}, status=400)
+    return web.json_response({"id": answer_id, "stream_url": f"/sse/{answer_id}"}, status=201)
+
+
+def serve_aiohttp(
+    stream: Callable[[web.Request], Awaitable[web.StreamResponse]], description: str | None
+) -> None:
+    """Run an aiohttp peer: `POST /new`, and its `stream` handler as `GET /sse/{id}`."""
+    args = options(description)
+    app = web.Application()
+    app[CLIENT] = model_client(args.model_url)
+    app.router.add_post("/new", new_answer)
+    app.router.add_get("/sse/{id}", stream)
+    web.run_app(app, host="127.0.0.1", port=args.port, print=None)
