@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # One stamp per set of extras: a learner's `make lab` gets only what the notebooks need
-# (.[lab]); `make test` adds the test tools (.[lab,test]: pytest, Playwright, ruff, mypy).
+# (.[lab]); `make test` adds the test tools (pytest, Playwright, ruff, mypy) and the peer
+# stacks that benchmarks/peers.py times and tests/test_peers.py checks (.[lab,test,bench]).
 LAB_STAMP := $(VENV)/.lab-stamp
 STAMP := $(VENV)/.installed-stamp
 JUPYTER_ARGS ?=
@@ -20,7 +21,7 @@ $(LAB_STAMP): pyproject.toml
 	touch $(LAB_STAMP)
 
 $(STAMP): $(LAB_STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[lab,test]'
+	$(BIN)/python -m pip install --quiet -e '.[lab,test,bench]'
 	touch $(STAMP)
 
 lab: $(LAB_STAMP)

@@ -14,6 +14,8 @@ import os
 import resource
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +33,7 @@ from sse_lab.server.app import create_app, freeze_heap, runner_for
 from sse_lab.server.streams import SSE_HEADERS
 from sse_lab.sse import EventStreamParser, ServerSentEvent, encode_retry
 
+PEERS = Path(__file__).with_name("peers")  # the same job on other SSE stacks
 USER = "bench"
 TOKEN = "tok_benchmark"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -93,7 +96,26 @@ async def open_stream(request: web.Request) -> web.StreamResponse:
     return response
 
 
-class ServerProcess:
+class Measured:
+    """A server process on 127.0.0.1 at `url`, whose /proc entry tells its memory and CPU."""
+
+    url: str
+    pid: int
+
+    def status_kib(self, field: str) -> int:
+        """A memory field of /proc/<pid>/status in KiB, e.g. VmRSS or VmHWM (the peak)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+        raise KeyError(field)
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerProcess(Measured):
     """An aiohttp server in a child process on 127.0.0.1 (free port), until `stop()`.
 
     `factory(url, *args)` builds the runner in the child; it must be importable there.
@@ -109,23 +131,11 @@ class ServerProcess:
         try:
             if not ours.poll(60):
                 raise EOFError
-            self.url: str = ours.recv()
+            self.url = ours.recv()
         except EOFError:
             self.stop()
             raise RuntimeError("the server process did not start") from None
-        self.pid: int = self._process.pid or 0
-
-    def status_kib(self, field: str) -> int:
-        """A memory field of /proc/<pid>/status in KiB, e.g. VmRSS or VmHWM (the peak)."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-        raise KeyError(field)
-
-    def cpu_seconds(self) -> float:
-        """User plus system CPU time the server process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        self.pid = self._process.pid or 0
 
     def stop(self) -> None:
         """Ask the server to clean up and exit; kill it if it has not within 30 s."""
@@ -139,6 +149,53 @@ class ServerProcess:
         self._pipe.close()
 
     def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class PeerProcess(Measured):
+    """A peer server script of benchmarks/peers/ run as its README says, on a free port of
+    127.0.0.1, its model at `model_url` (an OpenAI-style /v1), until `stop()`."""
+
+    def __init__(self, script: str, model_url: str) -> None:
+        with socket.socket() as probe:  # a free port: taken again at once by the peer
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        command = [sys.executable, str(PEERS / script), f"--port={port}"]
+        command.append(f"--model-url={model_url}")
+        # Its log (aiohttp-sse logs a traceback for each reader that left) goes to a file.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
+        self._process = subprocess.Popen(
+            command, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=raise_fd_limit
+        )
+        self.pid = self._process.pid
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                self.log.seek(0)
+                raise RuntimeError(f"{script} did not start: {self.log.read()[-2000:]!r}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """SIGTERM, as a process manager stops a server; killed if not gone within 30 s."""
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(5)
+        self.log.close()
+
+    def __enter__(self) -> PeerProcess:
         return self
 
     def __exit__(

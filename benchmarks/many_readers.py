@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from multiprocessing.connection import Connection
@@ -26,6 +27,7 @@ from _common import (
     AUTH,
     LONG_PROMPTS,
     Chunks,
+    Measured,
     ServerProcess,
     client_session,
     lab_runner,
@@ -358,41 +360,55 @@ def run_row(
     """Fresh servers (`workers` processes, each with its own database), their model on
     `model`'s /v1 (None: each its own); `answers` x `per_answer` readers over the reader
     processes. CPU and memory are the servers' together."""
-    context = multiprocessing.get_context("spawn")
     with contextlib.ExitStack() as stack:
         servers = [
             stack.enter_context(ServerProcess(lab_runner, SERVER, model.url if model else ""))
             for _ in range(workers)
         ]
-        urls = [server.url for server in servers]
-        for url in urls:
-            asyncio.run(warm_up(url))
-        idle = sum(server.status_kib("VmRSS") for server in servers)
-        start = time.monotonic() + 3.0  # time for the reader processes to start
-        pipes, processes = [], []
-        for i in range(READER_PROCESSES):
-            share = list(range(i, answers, READER_PROCESSES))
-            ours, theirs = context.Pipe()
-            args = (theirs, urls, (answers, per_answer), share, start, limit)
-            processes.append(context.Process(target=reader_process, args=args, daemon=True))
-            processes[-1].start()
-            theirs.close()
-            pipes.append(ours)
-        measured = servers if model is None else [*servers, model]
-        time.sleep(max(0.0, start - time.monotonic()))
-        cpu = [p.cpu_seconds() for p in measured]
-        results = [pipe.recv() if pipe.poll(limit + 60) else ([], 0.0, start) for pipe in pipes]
-        seconds = max(ended for _, _, ended in results) - start
-        # Idle since the streams ended.
-        used = [p.cpu_seconds() - c for p, c in zip(measured, cpu, strict=True)]
-        peak = sum(server.status_kib("VmHWM") for server in servers)
-        for process in processes:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
+        return read_row(servers, model, answers, per_answer, limit)
+
+
+def read_row(
+    servers: Sequence[Measured],
+    model: Measured | None,
+    answers: int,
+    per_answer: int,
+    limit: float,
+) -> Outcome:
+    """`answers` x `per_answer` readers of running `servers` (answer n on server n mod
+    their number), after a warm-up answer on each; the servers' CPU and memory together,
+    and `model`'s CPU if it runs in a process of its own."""
+    context = multiprocessing.get_context("spawn")
+    urls = [server.url for server in servers]
+    for url in urls:
+        asyncio.run(warm_up(url))
+    idle = sum(server.status_kib("VmRSS") for server in servers)
+    start = time.monotonic() + 3.0  # time for the reader processes to start
+    pipes, processes = [], []
+    for i in range(READER_PROCESSES):
+        share = list(range(i, answers, READER_PROCESSES))
+        ours, theirs = context.Pipe()
+        args = (theirs, urls, (answers, per_answer), share, start, limit)
+        processes.append(context.Process(target=reader_process, args=args, daemon=True))
+        processes[-1].start()
+        theirs.close()
+        pipes.append(ours)
+    measured = [*servers] if model is None else [*servers, model]
+    time.sleep(max(0.0, start - time.monotonic()))
+    cpu = [p.cpu_seconds() for p in measured]
+    results = [pipe.recv() if pipe.poll(limit + 60) else ([], 0.0, start) for pipe in pipes]
+    seconds = max(ended for _, _, ended in results) - start
+    # Idle since the streams ended.
+    used = [p.cpu_seconds() - c for p, c in zip(measured, cpu, strict=True)]
+    peak = sum(server.status_kib("VmHWM") for server in servers)
+    for process in processes:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
     readings = [r for rs, _, _ in results for r in rs]
     client_cpu = sum(c for _, c, _ in results)
     name = f"{answers} x {per_answer}"
+    workers = len(servers)
     server_cpu, model_cpu = sum(used[:workers]), used[workers] if model else None
     return Outcome(
         name, answers * per_answer, readings, seconds, server_cpu, model_cpu, client_cpu, idle, peak

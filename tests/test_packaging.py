@@ -68,10 +68,12 @@ def make_dry_run(target: str) -> str:
     ).stdout
 
 
-def test_make_lab_installs_only_the_lab_extra_and_make_test_adds_the_test_extra() -> None:
+def test_make_lab_installs_the_lab_extra_only_and_make_test_adds_test_and_bench() -> (
+    None
+):
     lab, test = make_dry_run("lab"), make_dry_run("test")
     assert re.findall(r"pip install .*-e '(\S+)'", lab) == [".[lab]"]
-    assert re.findall(r"pip install .*-e '(\S+)'", test) == [".[lab]", ".[lab,test]"]
+    assert re.findall(r"pip install .*-e '(\S+)'", test) == [".[lab]", ".[lab,test,bench]"]
     assert "jupyter lab" in lab and "pytest" not in lab
 
 

@@ -297,3 +297,22 @@ def test_parsing_what_was_encoded_gives_the_events_back(
         text = LINE_BREAK.sub("\n", event.data)
         expected.append(ServerSentEvent(text, event.event or "message", last_id, event.retry))
     assert feed_all(split_at(stream, cuts)).events == expected
+
+
+# The events themselves
+
+
+def test_a_parsed_event_cannot_be_changed() -> None:
+    (event,) = EventStreamParser().feed(b"data: hi\n\n")
+    with pytest.raises(AttributeError):
+        event.data = "changed"  # type: ignore[misc]
+    assert event == ServerSentEvent(data="hi", id="")
+
+
+def test_an_event_equals_only_an_event_with_the_same_fields() -> None:
+    event = ServerSentEvent(data="hi", id="1")
+    assert event == ServerSentEvent("hi", "message", "1", None)
+    assert event != ServerSentEvent(data="hi", id="2")
+    assert event != ("hi", "message", "1", None)
+    assert ("hi", "message", "1", None) != event  # noqa: SIM300 (the tuple on the left)
+    assert len({event, ServerSentEvent(data="hi", id="1")}) == 1
