@@ -7,7 +7,7 @@ import json
 
 from aiohttp import web
 
-from sse_lab.server.streams import HEARTBEAT, event_stream, parse_last_event_id
+from sse_lab.server.streams import HEARTBEAT, event_stream, parse_last_event_id, stream_head
 from sse_lab.sse import ServerSentEvent
 
 routes = web.RouteTableDef()
@@ -19,7 +19,8 @@ def _bounded_int(request: web.Request, name: str, default: int, low: int, high: 
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+    too_long = len(raw) > len(str(high))  # before int(): thousands of digits are slow
+    if too_long or not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
         raise web.HTTPBadRequest(text=f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
@@ -35,6 +36,8 @@ async def demo_stream(request: web.Request) -> web.StreamResponse:
     after = parse_last_event_id(request)
     if after > count:
         return web.Response(status=204)  # the client saw `done`: stop reconnecting
+    if request.method == "HEAD":
+        return stream_head()
     async with event_stream(request) as response:
         for n in range(after + 1, count + 1):
             await response.write(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from aiohttp import HttpVersion11, web
 from sse_lab.feeds import Batch, Delta, End, Sink
 from sse_lab.server.state import OPEN_STREAMS, SETTINGS
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
+from sse_lab.store import MAX_SEQ
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -19,6 +21,11 @@ SSE_HEADERS = {
     "X-Accel-Buffering": "no",  # tells nginx not to buffer the stream
 }
 HEARTBEAT = encode_comment("heartbeat")
+
+
+def stream_head() -> web.StreamResponse:
+    """The answer to HEAD on a stream route: a stream's headers, no body, nothing started."""
+    return web.Response(headers=SSE_HEADERS)
 
 
 @asynccontextmanager
@@ -33,13 +40,26 @@ async def event_stream(request: web.Request) -> AsyncIterator[web.StreamResponse
     await response.prepare(request)
     streams = request.app[OPEN_STREAMS]
     streams.add(response)
+    settings = request.app[SETTINGS]
     try:
-        await response.write(encode_retry(request.app[SETTINGS].retry_ms))
+        await response.write(encode_retry(settings.retry_ms))
         yield response
+        await _end_within(request, response, settings.stalled_reader_timeout)
     except ConnectionResetError:
         pass  # the client left
     finally:
         streams.discard(response)
+
+
+async def _end_within(request: web.Request, response: web.StreamResponse, seconds: float) -> None:
+    """End the body, and wait for the client to take what is left of it; one that takes
+    nothing for `seconds` is cut off, so that its socket and buffer are freed."""
+    try:
+        async with asyncio.timeout(seconds):
+            await response.write_eof()
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
 
 
 @functools.lru_cache(maxsize=4096)  # the readers of one answer write the same batches
@@ -91,6 +111,8 @@ def parse_last_event_id(request: web.Request) -> int:
     raw = request.headers.get("Last-Event-ID", "").strip()
     if not raw:
         return 0
-    if not raw.isascii() or not raw.isdigit():
-        raise web.HTTPBadRequest(text=f"Last-Event-ID must be a whole number, not {raw!r}")
+    # Length first: int() of thousands of digits is slow, and refused beyond 4,300.
+    too_long = len(raw) > len(str(MAX_SEQ))
+    if too_long or not raw.isascii() or not raw.isdigit() or int(raw) > MAX_SEQ:
+        raise web.HTTPBadRequest(text=f"Last-Event-ID must be a whole number up to {MAX_SEQ}")
     return int(raw)
