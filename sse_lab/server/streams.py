@@ -33,8 +33,13 @@ async def event_stream(request: web.Request) -> AsyncIterator[web.StreamResponse
     """An open SSE response (headers and a `retry:` field sent) to write events to.
 
     A client leaving ends the block quietly; while open, the stream counts in OPEN_STREAMS.
+    After the block, the connection closes once the client has taken the rest, or after
+    `stalled_reader_timeout` s if it takes nothing.
     """
     response = web.StreamResponse(headers=SSE_HEADERS)
+    # A stream's end is the connection's: a reader that never reads can hold no socket
+    # after it (nor, in keep-alive, for the next request's sake).
+    response.force_close()
     if request.version >= HttpVersion11:
         response.enable_chunked_encoding()  # what aiohttp does anyway; `batch_writer` relies on it
     await response.prepare(request)
@@ -60,6 +65,18 @@ async def _end_within(request: web.Request, response: web.StreamResponse, second
     except TimeoutError:
         if request.transport is not None:
             request.transport.abort()
+
+
+async def write_within(request: web.Request, response: web.StreamResponse, data: bytes) -> None:
+    """`response.write`, which waits while the client's buffer is full: a client that takes
+    nothing for `stalled_reader_timeout` s is cut off (ConnectionResetError)."""
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].stalled_reader_timeout):
+            await response.write(data)
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("the client took nothing for too long") from None
 
 
 @functools.lru_cache(maxsize=4096)  # the readers of one answer write the same batches
