@@ -89,7 +89,8 @@ Watcher = Callable[[Progress], None]
 
 
 class AnswerStore(Protocol):
-    """The calls routes and generation make; a new backend implements just these."""
+    """The calls routes and generation make; a new backend implements just these, and
+    raises StoreUnavailable when its database cannot take a call for now."""
 
     async def create(self, owner: str, prompt: str) -> Answer:
         """Store a new running answer and return it with its fresh id."""
@@ -109,7 +110,9 @@ class AnswerStore(Protocol):
     async def finish(
         self, answer_id: str, status: Status, finish_reason: str | None, error: str | None = None
     ) -> bool:
-        """End a running answer; False if it had already ended (the first end wins)."""
+        """End a running answer; False if it had already ended (the first end wins). An
+        end the backend cannot store now still reaches the watchers and later readers, and
+        is stored when it can be."""
         ...
 
     async def read(self, answer_id: str, after: int) -> Progress:
@@ -150,7 +153,10 @@ class _Live:
 class SQLiteAnswerStore:
     """The embedded store: one SQLite file in WAL mode, readers woken in this process.
 
-    Calls run on the event loop's thread: each is one short statement on a local file.
+    Calls run on the event loop's thread: each is one short statement on a local file, and
+    waits at most BUSY_TIMEOUT for another process's lock before it fails (StoreUnavailable,
+    or for a commit, the error end of its answers), so a lock held elsewhere never stops
+    the loop for long.
     Deltas are committed in groups: those appended in one turn of the event loop (from
     any number of answers) share a transaction, a seventh of the cost of one each, which
     runs as the loop's next callback; `append` does not wait for it. Watchers are told of
