@@ -377,7 +377,7 @@ import logging, resource, sys
 resource.setrlimit(resource.RLIMIT_NOFILE, (200, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
 from sse_lab.launch import start_server
-lab = start_server(token_delay=0, head_timeout=4.0, fd_margin=40)
+lab = start_server(token_delay=0, head_timeout=4.0, fd_margin=150)
 print(lab.url, flush=True)
 sys.stdin.readline()
 lab.stop()
@@ -404,7 +404,7 @@ async def test_near_the_open_file_limit_connections_are_refused_and_logged_once(
         )
         busy = [a for a in answers if isinstance(a, bytes) and b"503 Service" in a]
         slow = [a for a in answers if isinstance(a, bytes) and b"408 Request" in a]
-        assert len(busy) >= 50 and len(busy) + len(slow) == 250, answers[:3]
+        assert len(busy) >= 100 and len(busy) + len(slow) == 250, answers[:3]
         for _, writer in opened:
             writer.close()
         async with httpx.AsyncClient() as client:  # the slots are free again
@@ -440,7 +440,8 @@ async def test_readers_that_never_read_hold_no_socket_after_the_end(http) -> Non
             readers.append(sock)  # and never read from
         # Each reader costs this process two descriptors, its own and the server's, until
         # the server lets go of its end.
-        assert await until(lambda: open_descriptors() <= before + 50 + 5, seconds=20)
+        assert await until(lambda: open_descriptors() >= before + 95)  # all are served
+        assert await until(lambda: open_descriptors() <= before + 55, seconds=20)
         for sock in readers:
             sock.close()
 

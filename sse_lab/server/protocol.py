@@ -12,7 +12,9 @@ so they are changed there, in a subclass:
   trickle their headers a byte at a time cannot pile up;
 - a connection whose descriptor lies within `fd_margin` of the process's open-file limit is
   answered 503 and closed at once: the descriptors left keep the database, the model's
-  connections and everyone's next requests working.
+  connections and everyone's next requests working;
+- after a stream's end, `close_if_quiet` lets the connection wait for the client's next
+  request only so long: a reader that never reads holds no socket (nor buffers) for long.
 
 Refusals come in bursts (a thousand slow clients time out together), so they are logged
 once, then counted: one line per `BurstLog.every` seconds at most.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import struct
 import sys
 from collections import Counter
 from typing import Any
@@ -159,6 +162,20 @@ class GuardedHandler(RequestHandler):
         response.force_close()
         return response
 
+    def close_if_quiet(self, seconds: float) -> None:
+        """Close this connection in `seconds` unless the client has sent another request on
+        it by then; abort it if the client has not even taken the last response."""
+        requests = self._request_count
+        asyncio.get_running_loop().call_later(seconds, self._close_if_quiet, requests)
+
+    def _close_if_quiet(self, requests: int) -> None:
+        transport = self.transport
+        if transport is None or self._request_count != requests or self._request_in_progress:
+            return
+        if unsent(transport):
+            transport.abort()  # frees the kernel's buffers too, not only the descriptor
+        self.force_close()
+
     def _expect_head(self) -> None:
         loop = asyncio.get_running_loop()
         self._head_timer = loop.call_later(self._guard.head_timeout, self._head_too_slow)
@@ -177,6 +194,23 @@ class GuardedHandler(RequestHandler):
         if transport is not None:
             transport.write(response)
         self.force_close()
+
+
+def unsent(transport: asyncio.Transport) -> int:
+    """Bytes written to the client that it has not taken yet: in asyncio's buffer, and (on
+    Linux, SIOCOUTQ) in the kernel's send queue, which empties only as the client reads."""
+    held = transport.get_write_buffer_size()
+    sock = transport.get_extra_info("socket")
+    if sys.platform != "linux" or sock is None:
+        return held
+    import fcntl
+    import termios
+
+    try:
+        queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")  # = SIOCOUTQ
+    except OSError:
+        return held
+    return held + int(struct.unpack("i", queued)[0])
 
 
 class GuardedServer(web.Server):
@@ -209,3 +243,21 @@ class GuardedRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         return GuardedServer(await super()._make_server(), self._guard)
+
+    async def setup(self) -> None:
+        """Set up as AppRunner does; then asyncio's own complaint when accept() finds no
+        descriptor left (a burst of connections can take the margin before any is
+        refused) joins the burst log instead of a traceback per accept."""
+        await super().setup()
+        loop = asyncio.get_running_loop()
+        default = loop.get_exception_handler()
+
+        def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            if context.get("message") == "socket.accept() out of system resource":
+                self._guard.refusals.note("connections, no descriptor left", "accept() failed")
+            elif default is not None:
+                default(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+        loop.set_exception_handler(handle)

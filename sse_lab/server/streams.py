@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from aiohttp import HttpVersion11, web
 
 from sse_lab.feeds import Batch, Delta, End, Sink
+from sse_lab.server.protocol import GuardedHandler
 from sse_lab.server.state import OPEN_STREAMS, SETTINGS
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
 from sse_lab.store import MAX_SEQ
@@ -33,13 +34,10 @@ async def event_stream(request: web.Request) -> AsyncIterator[web.StreamResponse
     """An open SSE response (headers and a `retry:` field sent) to write events to.
 
     A client leaving ends the block quietly; while open, the stream counts in OPEN_STREAMS.
-    After the block, the connection closes once the client has taken the rest, or after
-    `stalled_reader_timeout` s if it takes nothing.
+    After the block, a client that takes nothing more for `stalled_reader_timeout` s is
+    cut off (see `end_stream`).
     """
     response = web.StreamResponse(headers=SSE_HEADERS)
-    # A stream's end is the connection's: a reader that never reads can hold no socket
-    # after it (nor, in keep-alive, for the next request's sake).
-    response.force_close()
     if request.version >= HttpVersion11:
         response.enable_chunked_encoding()  # what aiohttp does anyway; `batch_writer` relies on it
     await response.prepare(request)
@@ -49,22 +47,25 @@ async def event_stream(request: web.Request) -> AsyncIterator[web.StreamResponse
     try:
         await response.write(encode_retry(settings.retry_ms))
         yield response
-        await _end_within(request, response, settings.stalled_reader_timeout)
+        await end_stream(request, response, settings.stalled_reader_timeout)
     except ConnectionResetError:
         pass  # the client left
     finally:
         streams.discard(response)
 
 
-async def _end_within(request: web.Request, response: web.StreamResponse, seconds: float) -> None:
-    """End the body, and wait for the client to take what is left of it; one that takes
-    nothing for `seconds` is cut off, so that its socket and buffer are freed."""
+async def end_stream(request: web.Request, response: web.StreamResponse, seconds: float) -> None:
+    """End the body; a client that takes nothing of the rest, and sends no next request,
+    is cut off after `seconds`, so that its socket and buffers are freed."""
     try:
         async with asyncio.timeout(seconds):
-            await response.write_eof()
+            await response.write_eof()  # waits only while the server's own buffer is full
     except TimeoutError:
         if request.transport is not None:
             request.transport.abort()
+        return
+    if isinstance(request.protocol, GuardedHandler):
+        request.protocol.close_if_quiet(seconds)
 
 
 async def write_within(request: web.Request, response: web.StreamResponse, data: bytes) -> None:
