@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import socket
 from dataclasses import replace
@@ -35,6 +36,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serve.add_argument(
         "--token-delay", type=float, default=TOKEN_DELAY, help="built-in model pace, s"
     )
+    serve.add_argument(
+        "--stream-secret",
+        default=os.environ.get("SSE_LAB_STREAM_SECRET"),
+        help="signs the short-lived stream tokens; give every worker the same one "
+        "(default: $SSE_LAB_STREAM_SECRET, else random)",
+    )
     return parser.parse_args(argv)
 
 
@@ -45,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(db_path=args.db, upstream=Upstream.from_env(), token_delay=args.token_delay)
     if args.token:
         settings = replace(settings, users=dict(args.token))
+    if args.stream_secret:
+        settings = replace(settings, stream_secret=args.stream_secret)
     sock, url, settings = bind(settings, args.host, args.port)
     model = settings.upstream.model
     where = "built in" if settings.upstream.base_url == f"{url}/v1" else settings.upstream.base_url

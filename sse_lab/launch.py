@@ -87,11 +87,38 @@ class LabServer:
         self.stop()
 
 
+# The servers start_server started, with the arguments each was started with.
+_STARTED: list[tuple[tuple[object, ...], LabServer]] = []
+_STARTED_LOCK = threading.Lock()
+
+
 def start_server(
     settings: Settings | None = None, *, host: str = "127.0.0.1", port: int = 0, **changes: Any
 ) -> LabServer:
     """Start the lab server on a free port; `changes` override Settings fields, e.g.
-    `start_server(token_delay=0.05, db_path="lab.db")`."""
+    `start_server(token_delay=0.05, db_path="lab.db")`.
+
+    A call with the same arguments as a server that still runs (re-running a notebook's start
+    cell) first stops that earlier server, and prints one line saying so: one cell, one
+    server. So does a call for the same explicit port. Calls with other arguments start
+    servers side by side, as notebook 02 runs a slower second server next to the first.
+    """
+    arguments = (settings, host, port, changes)
+    with _STARTED_LOCK:
+        _STARTED[:] = [(args, server) for args, server in _STARTED if server.running]
+        earlier = [
+            s for args, s in _STARTED if args == arguments or (port and args[1:3] == (host, port))
+        ]
+    for server in earlier:
+        server.stop()
+        print(f"start_server: stopped the earlier lab server at {server.url}; this one replaces it")
+    server = _start(settings, host, port, changes)
+    with _STARTED_LOCK:
+        _STARTED.append((arguments, server))
+    return server
+
+
+def _start(settings: Settings | None, host: str, port: int, changes: dict[str, Any]) -> LabServer:
     sock, url, settings = bind(replace(settings or Settings(), **changes), host, port)
     runner = runner_for(create_app(settings))
     loop = asyncio.new_event_loop()

@@ -208,6 +208,22 @@ def test_with_eventsource_the_token_rides_in_the_query(page: Page, lab: LabServe
     expect(page.locator("#seen-headers")).not_to_contain_text("Authorization")
 
 
+def test_the_eventsource_url_is_the_short_lived_one_from_post_new(
+    page: Page, lab: LabServer
+) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    with page.expect_response(lambda response: response.url.endswith("/new")) as new:
+        send(page, PROMPT, "eventsource")
+    expect(page.locator("#status")).to_have_attribute("data-state", "done")
+
+    created = new.value.json()
+    streams = [url for url in requested if "/sse/" in url]
+    assert streams == [lab.url + created["eventsource_url"]]  # what Chromium asked for
+    assert "?token=st." in streams[0]
+    assert not [url for url in requested if lab.tokens["alice"] in url]
+
+
 def test_with_fetch_the_token_rides_in_the_authorization_header(page: Page, lab: LabServer) -> None:
     send(page, PROMPT, "fetch")
     expect(page.locator("#seen-request")).to_contain_text("GET /sse/")

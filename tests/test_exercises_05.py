@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
+import pytest
 from conftest import load_solution
 
-from sse_lab import ServerSentEvent
+from sse_lab import EventStreamParser, ServerSentEvent
 from sse_lab.exercises.polyfills import check_collect_text, check_post_events
 
 
@@ -32,7 +33,37 @@ async def test_a_reader_that_forgets_the_headers_is_told_so(capsys) -> None:
             return [] if response.status == 401 else [await response.text()]
 
     assert not await check_post_events(post_events)
-    assert "did you send the headers" in capsys.readouterr().out
+    assert "the server answered 401: send the headers" in capsys.readouterr().out
+
+
+async def test_a_body_sent_without_a_json_content_type_is_told_so(capsys) -> None:
+    async def post_events(
+        url: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> list[ServerSentEvent]:
+        parser = EventStreamParser()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, data=json.dumps(body), headers=headers) as response,
+        ):
+            return parser.feed(await response.read())
+
+    assert not await check_post_events(post_events)
+    out = capsys.readouterr().out
+    assert "the server answered 415: the body came as text/plain" in out
+    assert "json=body, not data=" in out
+
+
+async def test_a_reader_that_raises_on_a_refusal_is_told_why_it_was_refused(capsys) -> None:
+    async def post_events(url: str, body: dict[str, Any], headers: dict[str, str]) -> list[Any]:
+        async with (
+            aiohttp.ClientSession(raise_for_status=True) as session,
+            session.post(url, json={"prompt": "words"}, headers=headers),
+        ):
+            return []
+
+    assert not await check_post_events(post_events)
+    out = capsys.readouterr().out
+    assert "raised ClientResponseError" in out and "the server answered 400" in out
 
 
 async def test_splitting_the_body_on_blank_lines_by_hand_fails(capsys) -> None:
@@ -76,15 +107,73 @@ async def test_reading_past_done_fails(capsys) -> None:
     assert "after data: [DONE]" in capsys.readouterr().out
 
 
-async def test_a_null_content_that_crashes_the_join_is_reported(capsys) -> None:
+def collecting(content_of: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
+    """A collect_text that stops at [DONE] and reads each choice's text with `content_of`."""
+
     async def collect_text(events: AsyncIterator[ServerSentEvent]) -> str:
         pieces = []
         async for event in events:
             if event.data == "[DONE]":
                 break
             for choice in json.loads(event.data)["choices"]:
-                pieces.append(choice["delta"].get("content", ""))
+                pieces.append(content_of(choice["delta"]))
+        return "".join(pieces)
+
+    return collect_text
+
+
+@pytest.mark.parametrize(
+    ("content_of", "hint"),
+    [
+        (lambda delta: delta.get("content", ""), '"content": null, which is None'),
+        (lambda delta: delta["content"] or "", 'delta is {}, with no "content"'),
+    ],
+    ids=["a default that null gets past", "a delta without content"],
+)
+async def test_a_content_read_that_raises_is_named(capsys, content_of, hint: str) -> None:
+    assert not await check_collect_text(collecting(content_of))
+    out = capsys.readouterr().out
+    assert "collect_text raised" in out and hint in out
+
+
+async def test_the_same_loop_with_a_null_safe_read_passes(capsys) -> None:
+    assert await check_collect_text(collecting(lambda delta: delta.get("content") or ""))
+
+
+async def test_a_null_content_added_to_the_text_is_named(capsys) -> None:
+    async def collect_text(events: AsyncIterator[ServerSentEvent]) -> str:
+        text = ""
+        async for event in events:
+            if event.data == "[DONE]":
+                break
+            for choice in json.loads(event.data)["choices"]:
+                text += choice["delta"].get("content", "")
+        return text
+
+    assert not await check_collect_text(collect_text)
+    assert '"content": null, which is None' in capsys.readouterr().out
+
+
+async def test_taking_the_first_choice_of_the_usage_chunk_is_named(capsys) -> None:
+    async def collect_text(events: AsyncIterator[ServerSentEvent]) -> str:
+        pieces = []
+        async for event in events:
+            if event.data == "[DONE]":
+                break
+            pieces.append(json.loads(event.data)["choices"][0]["delta"].get("content") or "")
         return "".join(pieces)
 
     assert not await check_collect_text(collect_text)
-    assert "raised TypeError" in capsys.readouterr().out
+    assert '"choices": [], so [0] fails' in capsys.readouterr().out
+
+
+async def test_parsing_done_as_json_is_named(capsys) -> None:
+    async def collect_text(events: AsyncIterator[ServerSentEvent]) -> str:
+        pieces = []
+        async for event in events:
+            for choice in json.loads(event.data)["choices"]:
+                pieces.append(choice["delta"].get("content") or "")
+        return "".join(pieces)
+
+    assert not await check_collect_text(collect_text)
+    assert "data: [DONE] is not JSON" in capsys.readouterr().out

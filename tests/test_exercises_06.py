@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
@@ -15,6 +16,16 @@ from sse_lab.exercises.post_then_sse import check_ask_and_stream, check_resume
 async def texts(url: str, headers: dict[str, str]) -> list[str]:
     """The raw `data` of every event of one GET of an event stream."""
     return [event.data async for event in fetch_event_source(url, headers=headers)]
+
+
+async def post_new(url: str, token: str, **request: Any) -> Any:
+    """A learner's POST /new (`json=...` or `data=...`): the JSON the server answered."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession(headers=headers) as session,
+        session.post(f"{url}/new", **request) as response,
+    ):
+        return await response.json()
 
 
 async def test_the_ask_and_stream_solution_passes(capsys) -> None:
@@ -41,15 +52,31 @@ async def test_forgetting_the_token_is_told_to_send_it(capsys) -> None:
     assert "HTTP 401: send the header Authorization" in capsys.readouterr().out
 
 
+async def test_a_prompt_sent_without_a_json_content_type_is_told_so(capsys) -> None:
+    async def ask_and_stream(url: str, token: str, prompt: str) -> str:
+        created = await post_new(url, token, data=json.dumps({"prompt": prompt}))  # a 415
+        headers = {"Authorization": f"Bearer {token}"}
+        return "".join(await texts(url + created.get("stream_url", "/sse/none"), headers))
+
+    assert not await check_ask_and_stream(ask_and_stream)
+    out = capsys.readouterr().out
+    assert "the POST /new body came as text/plain: send it with json=..." in out
+
+
+async def test_streaming_the_eventsource_url_without_a_header_passes(capsys) -> None:
+    async def ask_and_stream(url: str, token: str, prompt: str) -> str:
+        created = await post_new(url, token, json={"prompt": prompt})
+        events = await texts(url + created["eventsource_url"], {})  # a browser's way
+        return "".join(json.loads(data)["delta"] for data in events[:-1])
+
+    assert await check_ask_and_stream(ask_and_stream)
+    assert capsys.readouterr().out.startswith("✅")
+
+
 async def test_joining_the_raw_data_is_told_to_take_the_delta(capsys) -> None:
     async def ask_and_stream(url: str, token: str, prompt: str) -> str:
-        headers = {"Authorization": f"Bearer {token}"}
-        async with (
-            aiohttp.ClientSession(headers=headers) as session,
-            session.post(f"{url}/new", json={"prompt": prompt}) as response,
-        ):
-            stream_url = url + (await response.json())["stream_url"]
-        return "".join((await texts(stream_url, headers))[:-1])
+        stream_url = url + (await post_new(url, token, json={"prompt": prompt}))["stream_url"]
+        return "".join((await texts(stream_url, {"Authorization": f"Bearer {token}"}))[:-1])
 
     assert not await check_ask_and_stream(ask_and_stream)
     assert "join the `delta`" in capsys.readouterr().out
@@ -86,6 +113,17 @@ async def test_resuming_without_last_event_id_gets_everything_again(capsys) -> N
     assert not await check_resume(resume)
     out = capsys.readouterr().out
     assert "returned the whole answer again" in out and "Last-Event-ID: 5" in out
+
+
+async def test_resuming_with_the_query_parameter_of_npms_polyfill_passes(capsys) -> None:
+    async def resume(url: str, token: str, answer_id: str, last_event_id: str) -> str:
+        headers = {"Authorization": f"Bearer {token}"}
+        stream_url = f"{url}/sse/{answer_id}?lastEventId={last_event_id}"
+        events = [event async for event in fetch_event_source(stream_url, headers=headers)]
+        return "".join(json.loads(e.data)["delta"] for e in events if e.event == "message")
+
+    assert await check_resume(resume)
+    assert capsys.readouterr().out.startswith("✅")
 
 
 async def test_treating_the_204_as_a_failure_is_told_why_it_comes(capsys) -> None:

@@ -326,6 +326,21 @@ async def test_debug_requests_shows_each_user_their_own_requests_only(lab, http)
     assert alice_answer not in json.dumps(bobs)
 
 
+async def test_a_stream_read_with_a_stream_token_is_its_users_in_debug_requests(lab, http) -> None:
+    async with http.post(
+        f"{lab.url}/new", json={"prompt": "hi"}, headers=lab.auth_header()
+    ) as response:
+        eventsource_url = (await response.json())["eventsource_url"]
+    async with http.get(lab.url + eventsource_url) as response:
+        assert (await read_events(response))[-1].event == "done"
+    path = eventsource_url.partition("?")[0]
+    async with http.get(
+        f"{lab.url}/debug/requests", params={"path": path}, headers=lab.auth_header()
+    ) as response:
+        [seen] = await response.json()
+    assert seen["user"] == "alice" and seen["url"] == f"{path}?token=***"
+
+
 async def test_in_teaching_mode_debug_requests_shows_everything_without_a_token(
     tmp_path: Path, http
 ) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import openai
+import pytest
 
 from sse_lab.config import Upstream
 from sse_lab.launch import start_server
@@ -36,6 +37,46 @@ def test_a_stopped_server_can_be_started_again_on_the_same_database(tmp_path: Pa
     first.stop()  # a second stop is harmless
     assert not first.running
     with start_server(token_delay=0, db_path=db) as second:
+        assert httpx.get(f"{second.url}/v1/models").status_code == 200
+
+
+def test_starting_again_with_the_same_arguments_replaces_the_earlier_server(
+    tmp_path: Path, capsys
+) -> None:
+    # As when a notebook's start cell runs twice: the first server must not linger.
+    db = str(tmp_path / "lab.db")
+    first = start_server(token_delay=0, db_path=db)
+    assert capsys.readouterr().out == ""
+    with start_server(token_delay=0, db_path=db) as second:
+        assert not first.running
+        assert capsys.readouterr().out == (
+            f"start_server: stopped the earlier lab server at {first.url}; this one replaces it\n"
+        )
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{first.url}/v1/models")
+        assert httpx.get(f"{second.url}/v1/models").status_code == 200
+    with start_server(token_delay=0, db_path=db):  # the earlier one was stopped already
+        assert capsys.readouterr().out == ""
+
+
+def test_a_server_with_other_arguments_runs_beside_the_first(tmp_path: Path, capsys) -> None:
+    # Notebook 02 runs `with start_server(retry_ms=1000) as slow_lab:` next to its `lab`.
+    with start_server(token_delay=0, db_path=str(tmp_path / "lab.db")) as lab:
+        with start_server(token_delay=0, retry_ms=1000) as slow_lab:
+            assert lab.running and slow_lab.running
+            for server in (lab, slow_lab):
+                assert httpx.get(f"{server.url}/v1/models").status_code == 200
+        assert lab.running
+    assert capsys.readouterr().out == ""
+
+
+def test_a_start_on_the_same_explicit_port_replaces_the_server_there(capsys) -> None:
+    with start_server(token_delay=0) as free:  # a port nobody else uses right now
+        port = int(free.url.rsplit(":", 1)[1])
+    first = start_server(token_delay=0, port=port)
+    with start_server(token_delay=0.01, port=port) as second:
+        assert not first.running and second.url == first.url
+        assert "stopped the earlier lab server" in capsys.readouterr().out
         assert httpx.get(f"{second.url}/v1/models").status_code == 200
 
 

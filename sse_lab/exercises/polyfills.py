@@ -2,7 +2,8 @@
 and collecting the text of an OpenAI-style `chat.completion.chunk` stream.
 
 `check_post_events` starts a small event-stream server of its own on 127.0.0.1 (a free
-port) that only answers a POST with the right header and JSON body, in awkward chunks.
+port) that only answers a POST with the right header and JSON body, in awkward chunks, and
+remembers why it refused a request, so that the verdict can name the mistake.
 """
 
 from __future__ import annotations
@@ -36,16 +37,27 @@ def _stream_bytes(words: list[str]) -> bytes:
     return head + events + tail
 
 
+_REFUSALS: Final = web.AppKey("refusals", list[str])  # why the check's server said no
+
+
+def _refuse(request: web.Request, status: int, why: str) -> web.Response:
+    request.app[_REFUSALS].append(f"the server answered {status}: {why}")
+    return web.json_response({"error": why}, status=status)
+
+
 async def _post_only_stream(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Authorization") != f"Bearer {_TOKEN}":
-        return web.json_response({"error": "send Authorization: Bearer <token>"}, status=401)
+        return _refuse(request, 401, "send the headers you were given (Authorization: Bearer ...)")
+    if request.content_type != "application/json":
+        why = f"the body came as {request.content_type}: send it with json=body, not data="
+        return _refuse(request, 415, why + " (Content-Type: application/json)")
     try:
         body: Any = await request.json()
     except ValueError:
         body = None
     words = body.get("words") if isinstance(body, dict) else None
     if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-        return web.json_response({"error": 'send a JSON body {"words": [...]}'}, status=400)
+        return _refuse(request, 400, 'send the body you were given, {"words": [...]}, as JSON')
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
     payload = _stream_bytes(words)
@@ -62,6 +74,7 @@ async def check_post_events(
     words = list(_WORDS)
     expected = EventStreamParser().feed(_stream_bytes(words))
     app = web.Application()
+    app[_REFUSALS] = []
     app.router.add_post("/stream", _post_only_stream)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -77,10 +90,17 @@ async def check_post_events(
         except TimeoutError:
             return verdict(f"post_events did not return within {_TIMEOUT:.0f} s")
         except Exception as error:
-            return verdict(f"post_events raised {error!r}")
+            return verdict(_refused(app, f"post_events raised {error!r}"))
     finally:
         await runner.cleanup()
-    return verdict(_events_problem(got, expected), "post_events reads a streamed POST response")
+    problem = _events_problem(got, expected)
+    return verdict(problem and _refused(app, problem), "post_events reads a streamed POST response")
+
+
+def _refused(app: web.Application, problem: str) -> str:
+    """The problem, with the reason the check's server refused a request, if it did."""
+    refusals = app[_REFUSALS]
+    return f"{problem} ({refusals[-1]})" if refusals else problem
 
 
 def _events_problem(got: object, expected: list[ServerSentEvent]) -> str | None:
@@ -89,7 +109,7 @@ def _events_problem(got: object, expected: list[ServerSentEvent]) -> str | None:
     if not isinstance(got, list):
         return f"post_events returned a {type(got).__name__}: return a list of events"
     if not got:
-        return "no events: did you send the headers and the JSON body, and feed the parser?"
+        return "no events: did you feed each chunk to the parser and keep what it returned?"
     for n, (mine, theirs) in enumerate(zip(got, expected, strict=False), 1):
         if not isinstance(mine, ServerSentEvent):
             return f"item {n} is a {type(mine).__name__}, not a ServerSentEvent"
@@ -139,7 +159,7 @@ async def check_collect_text(
     except TimeoutError:
         return verdict(f"collect_text did not return within {_TIMEOUT:.0f} s")
     except Exception as error:
-        return verdict(f"collect_text raised {error!r}")
+        return verdict(f"collect_text raised {error!r}{_collect_hint(error)}")
     if got is None:
         problem: str | None = "collect_text returned None: return the text"
     elif read_past_done:
@@ -149,3 +169,19 @@ async def check_collect_text(
     else:
         problem = None
     return verdict(problem, "collect_text joins the deltas and stops at [DONE]")
+
+
+def _collect_hint(error: Exception) -> str:
+    """What a chat completion stream holds that the learner's code did not expect."""
+    if isinstance(error, TypeError) and "NoneType" in str(error):
+        return (
+            ': a chunk has "content": null, which is None in Python (a default in .get() does'
+            ' not replace it); use .get("content") or ""'
+        )
+    if isinstance(error, KeyError) and error.args == ("content",):
+        return ': the last chunk\'s delta is {}, with no "content"; use .get("content") or ""'
+    if isinstance(error, IndexError):
+        return ': the usage chunk has "choices": [], so [0] fails; loop over the choices'
+    if isinstance(error, json.JSONDecodeError):
+        return ": data: [DONE] is not JSON; stop at it before json.loads"
+    return ""

@@ -45,6 +45,8 @@ async def check_ask_and_stream(ask_and_stream: Callable[[str, str, str], object]
             expected = "".join(answer_tokens(prompt))
             got, problem = await _run(call, ask_and_stream, lab.url, lab.tokens["alice"], prompt)
             problem = problem or _text_problem(call, got, expected)
+            if problem and (slip := _post_slip(lab)):
+                problem = f"{problem} (hint: {slip})"
             if problem is None and not any(
                 r["method"] == "POST" for r in lab.seen_requests("/new")
             ):
@@ -62,7 +64,7 @@ async def check_resume(resume: Callable[[str, str, str, str], object]) -> bool:
     whole = "".join(tokens)
     done_id = len(tokens) + 1
     cases = (
-        (finished, "5", "".join(tokens[5:]), "send the header Last-Event-ID: 5"),
+        (finished, "5", "".join(tokens[5:]), "send the header Last-Event-ID: 5, or ?lastEventId=5"),
         (finished, "0", whole, "Last-Event-ID: 0 means from the start"),
         (finished, str(len(tokens)), "", "after the last delta comes only `done`"),
         (finished, str(done_id), "", "a reconnect after `done` gets 204 No Content: return ''"),
@@ -105,6 +107,20 @@ async def _run(
         hint = f" (HTTP {status}: {_STATUS_HINTS[status]})" if status in _STATUS_HINTS else ""
         return None, f"{call} raised {type(error).__name__}: {error}{hint}"
     return result, None
+
+
+def _post_slip(lab: LabServer) -> str | None:
+    """What was wrong with the learner's last `POST /new`, as the server saw it, if anything."""
+    posts = [r for r in lab.seen_requests("/new") if r["method"] == "POST"]
+    if not posts:
+        return None
+    headers = {name.lower(): value for name, value in posts[-1]["headers"].items()}
+    if "authorization" not in headers:
+        return "the POST /new carried no Authorization header"
+    content_type = headers.get("content-type", "(none)").split(";")[0]
+    if content_type != "application/json":
+        return f"the POST /new body came as {content_type}: send it with json=..., not data=..."
+    return None
 
 
 def _text_problem(call: str, got: object, expected: str) -> str | None:

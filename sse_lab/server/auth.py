@@ -7,6 +7,7 @@ from urllib.parse import unquote_plus
 
 from aiohttp import web
 
+from sse_lab.server import stream_tokens
 from sse_lab.server.state import SETTINGS
 
 
@@ -36,6 +37,20 @@ def require_user(request: web.Request) -> str:
             headers={"WWW-Authenticate": 'Bearer realm="sse-lab"'},
         )
     return user
+
+
+def stream_token_user(request: web.Request, answer_id: str) -> str | None:
+    """The user whose short-lived stream token (`?token=` from POST /new) lets them read this
+    answer; None when the query holds no stream token, a 401 when it holds a bad one."""
+    token = request.query.get("token", "")
+    if not stream_tokens.is_stream_token(token):
+        return None
+    try:
+        return stream_tokens.check(request.app[SETTINGS].stream_secret, token, answer_id)
+    except stream_tokens.InvalidStreamToken as invalid:
+        raise web.HTTPUnauthorized(
+            text=str(invalid), headers={"WWW-Authenticate": 'Bearer realm="sse-lab"'}
+        ) from None
 
 
 def mask_url(path_qs: str) -> str:

@@ -6,11 +6,13 @@ Also `GET /ask?prompt=`, the query-string design it replaces, and `DELETE /sse/{
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from sse_lab.answers import AnswerService
-from sse_lab.server.auth import require_user
+from sse_lab.server import stream_tokens
+from sse_lab.server.auth import require_user, stream_token_user
 from sse_lab.server.bodies import BadJSON, read_json
 from sse_lab.server.errors import error_response, shown
 from sse_lab.server.state import ANSWERS, SETTINGS
@@ -42,10 +44,19 @@ async def new_answer(request: web.Request) -> web.Response:
     if len(prompt) > limit:
         return error_response(413, f"the prompt has {len(prompt)} characters; at most {limit}")
     answer = await request.app[ANSWERS].start(user, prompt)
+    settings = request.app[SETTINGS]
+    token = stream_tokens.issue(
+        settings.stream_secret, user, answer.id, settings.stream_token_seconds
+    )
+    stream_url = f"/sse/{answer.id}"
     return web.json_response(
-        {"id": answer.id, "stream_url": f"/sse/{answer.id}"},
+        {  # eventsource_url: for a client that cannot send headers, such as a browser's
+            "id": answer.id,
+            "stream_url": stream_url,
+            "eventsource_url": f"{stream_url}?{urlencode({'token': token})}",
+        },
         status=201,
-        headers={"Location": f"/sse/{answer.id}"},
+        headers={"Location": stream_url},
     )
 
 
@@ -53,7 +64,7 @@ async def new_answer(request: web.Request) -> web.Response:
 async def stream_answer(request: web.Request) -> web.StreamResponse:
     """Stream the answer from where this reader left off; 204 when nothing is left."""
     answers = request.app[ANSWERS]
-    answer_id = await _own_answer_id(request)
+    answer_id = await _own_answer_id(request, stream_token_ok=True)
     after = parse_last_event_id(request)
     progress = await answers.store.read(answer_id, after)
     if progress.behind(after):
@@ -104,10 +115,12 @@ async def ask(request: web.Request) -> web.StreamResponse:
         await answers.stop(answer.id)
 
 
-async def _own_answer_id(request: web.Request) -> str:
-    """The `{id}` of the URL if the user owns it; 404 alike for others' ids and unknown ones."""
-    user = require_user(request)
+async def _own_answer_id(request: web.Request, *, stream_token_ok: bool = False) -> str:
+    """The `{id}` of the URL if the user owns it; 404 alike for others' ids and unknown ones.
+    With `stream_token_ok` (reading, never stopping), a stream token in `?token=` will do."""
     answer_id = request.match_info["id"]
+    user = stream_token_user(request, answer_id) if stream_token_ok else None
+    user = user or require_user(request)
     answer = await request.app[ANSWERS].store.get(answer_id)
     if answer is None or answer.owner != user:
         raise web.HTTPNotFound(text=f"no answer {shown(answer_id)} for this user")

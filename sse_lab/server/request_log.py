@@ -9,6 +9,7 @@ user their own requests only (by their token), unless the lab runs in teaching m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -17,7 +18,13 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
-from sse_lab.server.auth import current_user, mask_authorization, mask_url, require_user
+from sse_lab.server.auth import (
+    current_user,
+    mask_authorization,
+    mask_url,
+    require_user,
+    stream_token_user,
+)
 from sse_lab.server.state import REQUEST_LOG, SETTINGS
 
 routes = web.RouteTableDef()
@@ -38,8 +45,18 @@ def seen_request(request: web.Request) -> dict[str, Any]:
         "url": loggable_url(request),
         "url_bytes": len(request.raw_path.encode()),
         "headers": headers,
-        "user": current_user(request),  # None: no valid token
+        "user": _whose(request),  # None: no valid token
     }
+
+
+def _whose(request: web.Request) -> str | None:
+    """The user of the request's token, or of its stream token on a route for one answer."""
+    user = current_user(request)
+    answer_id = request.match_info.get("id")
+    if user is None and answer_id is not None:
+        with contextlib.suppress(web.HTTPUnauthorized):  # a bad stream token: nobody's
+            user = stream_token_user(request, answer_id)
+    return user
 
 
 def loggable_url(request: web.BaseRequest) -> str:

@@ -125,8 +125,10 @@ def answer_event(item: Delta | End) -> bytes:
 
 
 def parse_last_event_id(request: web.Request) -> int:
-    """The sequence number a reconnecting client saw last (0 for a first connection)."""
-    raw = request.headers.get("Last-Event-ID", "").strip()
+    """The sequence number a reconnecting client saw last (0 for a first connection): the
+    `Last-Event-ID` header, else `?lastEventId=` (npm's event-source-polyfill sends it there).
+    The header wins when both are sent."""
+    raw = request.headers.get("Last-Event-ID", request.query.get("lastEventId", "")).strip()
     if not raw:
         return 0
     # Length first: int() of thousands of digits is slow, and refused beyond 4,300.

@@ -28,10 +28,11 @@ function setStatus(state, detail = "") {
 
 const authorization = (token) => ({ Authorization: `Bearer ${token}` });
 
-/** The browser's own client: a GET with no headers we choose, so the token rides in the URL. */
-function eventSourceStream(url, token, { onOpen, onEvent }) {
+/** The browser's own client: a GET with no headers we choose, so a token rides in the URL:
+ * not the user's own, but the short-lived one POST /new put in `eventsource_url`. */
+function eventSourceStream({ eventsource_url: url }, { onOpen, onEvent }) {
   return new Promise((resolve, reject) => {
-    const source = new EventSource(`${url}?token=${encodeURIComponent(token)}`);
+    const source = new EventSource(url);
     const finish = (event) => {
       source.close(); // else it reconnects, and the server answers 204
       onEvent(event);
@@ -51,7 +52,7 @@ function eventSourceStream(url, token, { onOpen, onEvent }) {
 }
 
 /** The polyfill's way: fetch() sends the Authorization header on the stream's GET. */
-function fetchStream(url, token, handlers) {
+function fetchStream({ stream_url: url, token }, handlers) {
   return fetchEventStream(url, { headers: authorization(token), ...handlers });
 }
 
@@ -83,7 +84,8 @@ async function ask(prompt, token, client) {
     body: JSON.stringify({ prompt }),
   });
   if (!response.ok) throw new Error(await errorMessage(response));
-  const { id, stream_url: url } = await response.json();
+  const created = await response.json(); // { id, stream_url, eventsource_url }
+  const { id } = created;
   current = { id, token };
   answer.dataset.answerId = id;
   let ended = false;
@@ -104,7 +106,7 @@ async function ask(prompt, token, client) {
     }
   };
   const stream = client === "fetch" ? fetchStream : eventSourceStream;
-  await stream(url, token, { onOpen, onEvent });
+  await stream({ ...created, token }, { onOpen, onEvent });
   if (!ended) setStatus("error", "the stream ended before its done event");
 }
 
