@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -25,6 +26,7 @@ from conftest import read_events, until
 from yarl import URL
 
 from sse_lab.launch import LabServer, start_server
+from sse_lab.server.protocol import BurstLog
 
 SECRET = "tokSECRET123"  # rides in requests that must not reach a log or a response
 
@@ -539,3 +541,40 @@ async def test_an_end_the_database_refused_still_ends_the_answer_now_and_after(
 async def read_sse(lab: LabServer, http: aiohttp.ClientSession, answer_id: str) -> list[Any]:
     async with http.get(f"{lab.url}/sse/{answer_id}", headers=lab.auth_header()) as response:
         return await read_events(response)
+
+
+async def test_a_burst_log_reports_how_many_more_once_per_period(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="test.burst")
+    burst = BurstLog(logging.getLogger("test.burst"), every=0.2)
+    for n in range(5):
+        burst.note("a slow client", f"number {n}")
+    assert await until(lambda: len(caplog.records) == 2)
+    first, summary = (r.getMessage() for r in caplog.records)
+    assert first == "refused a slow client: number 0"
+    assert summary == "refused 4 a slow client more in the last 0.2 s"
+
+
+def test_python_m_sse_lab_serve_refuses_a_malformed_request_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    command = [sys.executable, "-m", "sse_lab", "serve", "--port", "0"]
+    command += ["--db", str(tmp_path / "lab.db"), "--token", f"carol={SECRET}"]
+    server = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().split()[4]
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(f"GET /sse?token={SECRET} HTTP/9.9\r\n\r\n".encode())
+            answer = sock.recv(4096)
+        assert b'{"error": "malformed request: ' in answer
+        assert httpx.get(f"{url}/v1/models").status_code == 200
+        server.send_signal(signal.SIGTERM)
+        _, log = server.communicate(timeout=20)
+        assert server.returncode == 0
+    finally:
+        server.kill()
+        server.wait()
+    assert SECRET not in log and "Traceback" not in log
+    assert len([line for line in log.splitlines() if "refused" in line]) == 1
