@@ -1,11 +1,24 @@
-"""The matplotlib pictures notebooks share: when events arrived, as a climbing staircase."""
+"""The matplotlib pictures notebooks share: when events arrived, how a client reconnected,
+and where a URL grows too long.
+
+Each helper draws on a Figure (or Axes) it is given or makes one, and sets its axes' limits
+from everything it draws, so that no part of the data falls outside the picture.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+
+if TYPE_CHECKING:
+    from sse_lab.clients import Attempt
+
+__all__ = ["plot_arrivals", "plot_reconnections", "plot_url_limit"]
 
 
 def plot_arrivals(
@@ -21,11 +34,7 @@ def plot_arrivals(
     single cliff at the end: the picture of why streaming feels faster. In a notebook,
     draw on `plt.subplots()`'s axes (`ax=`) and end the cell with `plt.show()`.
     """
-    if ax is None:
-        figure = Figure(figsize=(7, 3.2), layout="constrained")
-        ax = figure.add_subplot()
-    else:
-        figure = ax.get_figure()  # type: ignore[assignment]
+    figure, ax = _figure_and_axes(ax, figsize=(7, 3.2))
     for label, times in series.items():
         ordered = sorted(times)
         ax.step([0.0, *ordered], range(len(ordered) + 1), where="post", label=label)
@@ -38,3 +47,110 @@ def plot_arrivals(
     if len(series) > 1:
         ax.legend()
     return figure
+
+
+def _timeline_key(figure: Figure) -> None:
+    """The legend of a reconnection timeline: what each mark means."""
+    key = {
+        "connection (200, streaming)": Rectangle((0, 0), 1, 1, color="tab:blue", alpha=0.5),
+        "event arrived": Line2D([], [], color="k", marker="|", linestyle="", markersize=10),
+        "waiting retry ms": Rectangle((0, 0), 1, 1, color="tab:orange", alpha=0.25),
+        "answered 204 (no stream)": Line2D([], [], color="tab:red", marker="X", linestyle=""),
+    }
+    figure.legend(list(key.values()), list(key), loc="outside lower center", ncols=len(key))
+
+
+def plot_reconnections(
+    timelines: Mapping[str, tuple[Sequence[Attempt], Sequence[float]]],
+    *,
+    figure: Figure | None = None,
+) -> Figure:
+    """One panel per timeline (title -> (`source.attempts`, arrival times from
+    `time.monotonic()`)), one row per connection attempt, on one shared time axis.
+
+    Blue bars are open streams, black ticks events on the row of the connection that
+    brought them, orange bands the waits between attempts, a red cross an attempt
+    answered without a stream (a 204, say). Time 0 is each timeline's first attempt.
+    """
+    if figure is None:
+        figure = Figure(figsize=(9, 1.2 + 1.9 * len(timelines)), layout="constrained")
+    axes = figure.subplots(len(timelines), 1, sharex=True, squeeze=False)[:, 0]
+    latest = 0.0
+    for ax, (title, (attempts, arrivals)) in zip(axes, timelines.items(), strict=True):
+        latest = max(latest, _draw_timeline(ax, attempts, arrivals), 0.1)
+        ax.set_title(title)
+    # Limits once, after every panel is drawn: a shared axis takes the last limits set.
+    axes[0].set_xlim(-0.03 * latest, 1.03 * latest)
+    axes[-1].set_xlabel("seconds since the first attempt")
+    _timeline_key(figure)
+    return figure
+
+
+def _draw_timeline(ax: Axes, attempts: Sequence[Attempt], arrivals: Sequence[float]) -> float:
+    """Draw one timeline; the latest moment drawn, in seconds after the first attempt."""
+    t0 = attempts[0].started
+    ends = [attempt.ended if attempt.ended is not None else attempt.started for attempt in attempts]
+    for row, (attempt, end) in enumerate(zip(attempts, ends, strict=True)):
+        if attempt.status == 200:
+            left, width = attempt.started - t0, end - attempt.started
+            ax.barh(row, width, left=left, height=0.5, color="tab:blue", alpha=0.5)
+        else:
+            ax.plot(attempt.started - t0, row, "X", color="tab:red", markersize=9)
+    rows = [max(n for n, a in enumerate(attempts) if a.started <= t) for t in arrivals]
+    ax.plot([t - t0 for t in arrivals], rows, "k|", markersize=12)
+    for end, later in zip(ends, attempts[1:], strict=False):
+        ax.axvspan(end - t0, later.started - t0, color="tab:orange", alpha=0.25)
+    labels = [f"sent Last-Event-ID: {a.last_event_id or '(none)'}" for a in attempts]
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # the first attempt on top
+    return max([*ends, *arrivals]) - t0
+
+
+BROWSER_URL_BYTES = 2 * 1024 * 1024  # Chrome's limit; other browsers allow as much or more
+
+
+def plot_url_limit(
+    measured: Sequence[tuple[int, int]], *, limit: int, ax: Axes | None = None
+) -> Figure:
+    """The status of each request by the bytes of its URL (a doubling scale), with the
+    server's `limit` and the browsers' far larger one drawn in, each line named beside it."""
+    figure, ax = _figure_and_axes(ax, figsize=(7, 3.4))
+    for wanted, color, marker, label in [
+        (200, "tab:green", "o", "200: the answer streams"),
+        (414, "tab:red", "x", "414: URI Too Long"),
+    ]:
+        sizes = [url_bytes for url_bytes, status in measured if status == wanted]
+        ax.scatter(sizes, [wanted] * len(sizes), color=color, marker=marker, label=label, zorder=3)
+    ax.set_xscale("log", base=2)
+    ax.set_xlim(8, BROWSER_URL_BYTES * 2)
+    ax.set_ylim(100, 560)
+    for x, text in [
+        (limit, f"{limit} bytes:\nthis lab, Apache,\naiohttp"),
+        (BROWSER_URL_BYTES, "browsers:\n~2 MB"),
+    ]:
+        ax.axvline(x, color="gray", linestyle="--")
+        ax.annotate(
+            text,
+            (x, 540),
+            xytext=(-4, 0),
+            textcoords="offset points",
+            ha="right",
+            va="top",
+            fontsize="small",
+        )
+    ticks = [16, 256, 4096, 65536, 1024 * 1024]
+    ax.set_xticks(ticks, ["16", "256", "4 KiB", "64 KiB", "1 MiB"])
+    ax.set_yticks([200, 414])
+    ax.set_xlabel("bytes of /ask?prompt=... on the request line")
+    ax.set_ylabel("HTTP status")
+    ax.set_title(f"GET /ask: the prompt in the URL works until {limit} bytes")
+    ax.legend(loc="center left", fontsize="small")
+    return figure
+
+
+def _figure_and_axes(ax: Axes | None, *, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """The axes to draw on and their figure: `ax`'s own, or a new figure of `figsize`."""
+    if ax is None:
+        figure = Figure(figsize=figsize, layout="constrained")
+        return figure, figure.add_subplot()
+    return ax.get_figure(), ax  # type: ignore[return-value]

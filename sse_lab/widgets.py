@@ -4,6 +4,11 @@ Both update from asyncio tasks on the kernel's loop, so a cell can start a strea
 return while the widget keeps growing; awaiting the same call instead makes the cell wait
 for the end (what a notebook under test does). Their state is plain attributes, so tests
 and notebooks can print it without a browser.
+
+Where no widget can be drawn (a notebook exported to HTML offline, a viewer without the
+widget renderer), their outputs show a text copy of what the widget showed instead: each
+display carries `text/plain` and `text/html` versions of `text_copy()`, updated in place
+as the widget changes, so a saved notebook holds the last one.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ import asyncio
 import html
 import json
 import time
+import uuid
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import aiohttp
 import ipywidgets as widgets
+from IPython.display import display, update_display
 
 from sse_lab.clients import EventSourcePolyfill, SSEResponseError
 from sse_lab.sse import ServerSentEvent
@@ -33,36 +40,91 @@ class LoggedEvent:
     event: ServerSentEvent
 
 
-class EventLog(widgets.VBox):
+def server_stopped(error: aiohttp.ClientConnectorError) -> str:
+    """In words, for a connection refused: the lab server is stopped, and how to start it."""
+    return (
+        f"the lab server at http://{error.host}:{error.port} is not running: it was stopped "
+        "(lab.stop(), or a kernel restart). Start it again with `lab = start_server()` and "
+        "rerun the cells from there: a new server has a new address and new tokens"
+    )
+
+
+class _TextCopied(widgets.VBox):
+    """A widget whose every display also carries a text copy of what it shows, kept up to
+    date, for wherever the widget itself cannot be drawn."""
+
+    _display_id: str | None = None
+
+    def text_copy(self) -> str:
+        """What the widget shows, as text; the first line names the widget in brackets."""
+        raise NotImplementedError
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle: dict[str, Any] = super()._repr_mimebundle_(**kwargs) or {}
+        copy = self.text_copy()
+        bundle["text/plain"] = copy
+        bundle["text/html"] = f'<pre class="sse-lab-text-copy">{html.escape(copy)}</pre>'
+        return bundle
+
+    def _ipython_display_(self) -> None:
+        """Display with an id, so that later changes can update the text copy in place."""
+        self._display_id = self._display_id or uuid.uuid4().hex
+        display(  # type: ignore[no-untyped-call]
+            self._repr_mimebundle_(), raw=True, display_id=self._display_id
+        )
+
+    def _update_text_copy(self) -> None:
+        if self._display_id is not None:
+            update_display(  # type: ignore[no-untyped-call]
+                self._repr_mimebundle_(), raw=True, display_id=self._display_id
+            )
+
+
+class EventLog(_TextCopied):
     """Raw events as they arrive: a table that grows, newest last."""
 
     def __init__(self, title: str = "Events", max_rows: int = 200) -> None:
         self.rows: list[LoggedEvent] = []
+        self.title = title
+        self.error: str | None = None
         self._max_rows = max_rows
         self._started = time.monotonic()
         self._title = widgets.HTML(f"<b>{html.escape(title)}</b>")
         self._table = widgets.HTML(_table([]))
-        super().__init__([self._title, self._table])
+        self._error = widgets.HTML()
+        super().__init__([self._title, self._table, self._error])
 
     def add(self, event: ServerSentEvent) -> None:
         """Log one event now."""
         self.rows.append(LoggedEvent(time.monotonic() - self._started, event))
         self._table.value = _table(self.rows[-self._max_rows :])
+        self._update_text_copy()
 
     async def follow(self, events: AsyncIterable[ServerSentEvent]) -> list[ServerSentEvent]:
-        """Log every event of a stream until it ends; return them."""
+        """Log every event of a stream until it ends; return them. A stopped server is
+        said so in the log, in words."""
         seen = []
-        async for event in events:
-            self.add(event)
-            seen.append(event)
+        try:
+            async for event in events:
+                self.add(event)
+                seen.append(event)
+        except aiohttp.ClientConnectorError as error:
+            self.error = server_stopped(error)
+            self._error.value = f"<span class='sse-lab-status'>{html.escape(self.error)}</span>"
+            self._update_text_copy()
         return seen
 
     def summary(self) -> str:
         """The log as text (type, id, data per line), for printing under test."""
-        return "\n".join(
+        lines = [
             f"{row.event.event:<8} id={row.event.id or '-':<4} {row.event.data}"
             for row in self.rows
-        )
+        ]
+        return "\n".join([*lines, *([f"error: {self.error}"] if self.error else [])])
+
+    def text_copy(self) -> str:
+        """The log as text, its title first (no times: they vary from run to run)."""
+        return f"[EventLog] {self.title}: {len(self.rows)} events\n{self.summary()}".rstrip()
 
 
 def _table(rows: list[LoggedEvent]) -> str:
@@ -76,7 +138,7 @@ def _table(rows: list[LoggedEvent]) -> str:
     return f"<table class='sse-lab-log'>{head}{cells}</table>"
 
 
-class ChatView(widgets.VBox):
+class ChatView(_TextCopied):
     """A ChatGPT-style view of the POST-id-then-SSE design against a lab-compatible server.
 
     Send: `POST {url}/new` with the prompt, then stream `GET {url}/sse/{id}` with an
@@ -126,6 +188,8 @@ class ChatView(widgets.VBox):
                     async for event in source:
                         if self._on_event(event, started):
                             break
+        except aiohttp.ClientConnectorError as exc:
+            self._set(status="error", error=server_stopped(exc))
         except (aiohttp.ClientError, SSEResponseError, KeyError, ValueError) as exc:
             self._set(status="error", error=str(exc) or type(exc).__name__)
         finally:
@@ -138,11 +202,14 @@ class ChatView(widgets.VBox):
         """Ask the server to stop this answer; the stream then ends with `stopped`."""
         if self.answer_id is None:
             return
-        async with (
-            aiohttp.ClientSession(headers=self._headers) as http,
-            http.delete(f"{self.url}/sse/{self.answer_id}") as response,
-        ):
-            await response.read()
+        try:
+            async with (
+                aiohttp.ClientSession(headers=self._headers) as http,
+                http.delete(f"{self.url}/sse/{self.answer_id}") as response,
+            ):
+                await response.read()
+        except aiohttp.ClientConnectorError as exc:
+            self._set(status="error", error=server_stopped(exc))
 
     def _start(self, prompt: str) -> None:
         if prompt.strip() and (self._task is None or self._task.done()):
@@ -179,8 +246,11 @@ class ChatView(widgets.VBox):
         return False
 
     def _set(self, **changes: object) -> None:
+        status = self.status
         for name, value in changes.items():
             setattr(self, name, value)
+        if self.status != status or self.status != "streaming":
+            self._update_text_copy()  # not per delta: once streaming, then at the end
         self.output.value = (
             "<div class='sse-lab-answer' style='white-space: pre-wrap'>"
             f"{html.escape(self.answer)}</div>"
@@ -200,3 +270,14 @@ class ChatView(widgets.VBox):
     def summary(self) -> str:
         """The view's state as text, for printing under test (no timings: they vary)."""
         return f"status: {self.status}, {self.deltas} deltas, finish_reason: {self.finish_reason}"
+
+    def text_copy(self) -> str:
+        """The prompt, the answer and the status, as text (no timings: they vary)."""
+        lines = [f"[ChatView] {self.summary()}"]
+        if self.error:
+            lines.append(f"error: {self.error}")
+        if self.prompt.value:
+            lines.append(f"you: {self.prompt.value}")
+        if self.answer:
+            lines.append(f"answer: {self.answer}")
+        return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from conftest import load_solution
 
 from sse_lab import ServerSentEvent
@@ -89,3 +91,45 @@ def test_a_parser_that_strips_every_space_fails(capsys) -> None:
 def test_a_check_reports_an_exception_instead_of_raising(capsys) -> None:
     assert not check_parse_data_events(lambda stream: [stream.split("data: ")[9]])
     assert "raised IndexError" in capsys.readouterr().out
+
+
+def test_an_id_line_after_the_data_line_is_told_that_order_does_not_matter(capsys) -> None:
+    prediction = load_solution("01_predict_events").predict_events()
+    prediction[0] = ("message", "", "first")  # as if `id: 1` belonged to the next event
+    assert not check_predict_events(lambda: prediction)
+    out = capsys.readouterr().out
+    assert "event 1: you said its id is ''" in out
+    assert "the order of the lines within an event does not matter" in out
+
+
+def parser_cutting(prefix: str) -> Callable[[str], list[str]]:
+    """A parser that takes a data line to be `prefix` and the data, as a learner might."""
+
+    def parse_data_events(stream: str) -> list[str]:
+        events, lines = [], []
+        for line in stream.split("\n")[:-1]:
+            if line == "" and lines:
+                events.append("\n".join(lines))
+                lines = []
+            elif line.startswith(prefix):
+                lines.append(line[len(prefix) :])
+        return events
+
+    return parse_data_events
+
+
+def test_a_parser_that_keeps_the_optional_space_is_told_to_remove_it(capsys) -> None:
+    assert not check_parse_data_events(parser_cutting("data:"))  # as if every line were data:hi
+    assert "remove the one space after the colon" in capsys.readouterr().out
+
+
+def test_a_parser_that_needs_the_space_is_told_it_is_optional(capsys) -> None:
+    assert not check_parse_data_events(parser_cutting("data: "))
+    assert "'data:no space\\n\\n'" in (out := capsys.readouterr().out)
+    assert "the space after the colon is optional" in out
+
+
+def test_a_status_event_without_the_optional_spaces_passes(capsys) -> None:
+    tight = b"event:status\nid:42\ndata:searching the web\ndata:reading 3 pages\n\n"
+    assert check_status_event(lambda: tight)
+    capsys.readouterr()

@@ -39,6 +39,21 @@ def test_raw_bytes_after_data_are_reported(capsys) -> None:
     assert "❌ not yet" in capsys.readouterr().out
 
 
+def test_base64_encoded_but_not_decoded_is_told_to_decode(capsys) -> None:
+    solution = load_solution("03_binary_over_sse")
+    assert not check_binary_over_sse(solution.encode_binary, lambda event: event.data.encode())
+    out = capsys.readouterr().out
+    assert "decode_binary returned its text as it is" in out
+    assert "base64.b64decode(event.data)" in out
+    assert "do not survive a text stream" not in out
+
+
+def test_decoding_to_a_str_is_told_to_return_bytes(capsys) -> None:
+    solution = load_solution("03_binary_over_sse")
+    assert not check_binary_over_sse(solution.encode_binary, lambda event: event.data)
+    assert "decode_binary returned a str: return bytes" in capsys.readouterr().out
+
+
 async def test_the_follow_solution_passes(capsys) -> None:
     assert await check_follow_answer(load_solution("03_follow_answer").follow_answer)
     assert capsys.readouterr().out.startswith("✅")
@@ -66,7 +81,9 @@ async def test_one_connection_is_not_enough(capsys) -> None:
         return "".join(pieces)
 
     assert not await check_follow_answer(follow_answer)
-    assert "expected 'WebSockets leave" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "expected 'WebSockets leave" in out
+    assert "dropped your only connection after 4 deltas; connect again" in out
 
 
 async def test_starting_over_on_every_reconnect_is_told_to_send_the_last_seq(capsys) -> None:

@@ -53,3 +53,20 @@ def test_notebooks_use_only_public_names_of_the_package(path: Path) -> None:
         r"sse_lab[\w.]*\._\w+|from sse_lab[\w.]* import [^\n]*\b_\w+", path.read_text()
     )
     assert private == []
+
+
+CHECK_CALL = re.compile(r"^(await )?check_\w+\(", re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)
+def test_a_check_cell_shows_its_verdict_and_nothing_under_it(path: Path) -> None:
+    cells = json.loads(path.read_text())["cells"]
+    checks = [cell for cell in cells if CHECK_CALL.search("".join(cell["source"]))]
+    assert checks, "every notebook has exercises with check cells"
+    for cell in checks:
+        shown = [
+            "".join(output.get("text", "")) or str(output.get("data")) for output in cell["outputs"]
+        ]
+        assert len(shown) == 1 and shown[0].startswith(("✅", "❌")), (
+            f"a check cell should show its verdict alone, not {shown}"
+        )

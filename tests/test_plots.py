@@ -1,8 +1,150 @@
-"""The shared plots draw what they are given."""
+"""The shared plots draw what they are given, all of it inside their axes, labels clear of lines.
+
+nbval compares no pictures, so these tests look at what each helper drew: every line point,
+marker, text, bar and band must lie inside its axes' limits (a picture that hides its own
+data is wrong however its cell's text reads), and no text may sit on a drawn line.
+"""
 
 from __future__ import annotations
 
-from sse_lab.plots import plot_arrivals
+from collections.abc import Callable
+
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
+
+from sse_lab import plots
+from sse_lab.clients import Attempt
+from sse_lab.plots import plot_arrivals, plot_reconnections, plot_url_limit
+
+PIXEL = 1.0  # how far outside its axes an element may reach: a rounding error, no more
+
+
+def reconnecting(retry: float, t0: float = 1000.0) -> tuple[list[Attempt], list[float]]:
+    """Attempts and arrival times as 02's flaky stream gives them: three events per
+    connection, a wait of `retry` seconds after each, and a 204 at the end."""
+    attempts, arrivals, now = [], [], t0
+    for last_event_id, status in [("", 200), ("3", 200), ("6", 200), ("9", 204)]:
+        started = now
+        if status == 200:
+            arrivals += [started + 0.05 * n for n in (1, 2, 3)]
+            now += 0.16
+        attempts.append(Attempt(started, last_event_id, status, ended=now))
+        now += retry
+    return attempts, arrivals
+
+
+URL_SIZES = [(12 + 2**k, 200 if 12 + 2**k <= 8190 else 414) for k in range(3, 15)]
+
+# Every helper of sse_lab.plots, drawing what its notebook gives it.
+HELPERS: dict[str, Callable[[], Figure]] = {
+    "plot_arrivals": lambda: plot_arrivals(
+        {"streamed": [0.1, 0.2, 0.3], "all at once": [0.3, 0.3, 0.3]}
+    ),
+    "plot_reconnections": lambda: plot_reconnections(
+        {"retry: 300": reconnecting(0.3), "retry: 1000": reconnecting(1.0, t0=50.0)}
+    ),
+    "plot_url_limit": lambda: plot_url_limit([*URL_SIZES, (8190, 200), (8191, 414)], limit=8190),
+}
+
+
+def drawn(figure: Figure) -> dict[str, tuple[Axes, list[tuple[str, Bbox]]]]:
+    """Each axes' title with its drawn elements, each as (what, its extent on screen)."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    found = {}
+    for ax in figure.axes:
+        elements = []
+        for line in ax.get_lines():
+            points = line.get_transform().transform(line.get_xydata())
+            elements += [(f"line {line.get_label()!r} point", Bbox([p, p])) for p in points]
+        for collection in ax.collections:
+            offsets = collection.get_offset_transform().transform(collection.get_offsets())
+            elements += [(f"marker {collection.get_label()!r}", Bbox([p, p])) for p in offsets]
+        elements += [("patch", patch.get_window_extent(renderer)) for patch in ax.patches]
+        elements += [
+            (f"text {text.get_text()!r}", text.get_window_extent(renderer)) for text in ax.texts
+        ]
+        found[ax.get_title()] = (ax, elements)
+    return found
+
+
+def outside_limits(figure: Figure) -> list[str]:
+    """The drawn elements that reach outside their axes' limits."""
+    return [
+        f"{title}: {what} at {_corners(extent)}, outside the axes at {_corners(ax.bbox)}"
+        for title, (ax, elements) in drawn(figure).items()
+        for what, extent in elements
+        if not ax.bbox.padded(PIXEL).contains(extent.x0, extent.y0)
+        or not ax.bbox.padded(PIXEL).contains(extent.x1, extent.y1)
+    ]
+
+
+def _corners(box: Bbox) -> str:
+    return f"({box.x0:.0f}, {box.y0:.0f})..({box.x1:.0f}, {box.y1:.0f})"
+
+
+def texts_on_lines(figure: Figure) -> list[str]:
+    """The texts of an axes that a line drawn on the same axes runs through."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    return [
+        f"{text.get_text()!r} lies on the line {line.get_label()!r}"
+        for ax in figure.axes
+        for text in ax.texts
+        for line in ax.get_lines()
+        if line.get_linestyle() not in ("None", "")
+        and line.get_transform()
+        .transform_path(line.get_path())
+        .intersects_bbox(text.get_window_extent(renderer), filled=False)
+    ]
+
+
+def test_every_helper_of_the_module_is_checked_here() -> None:
+    assert sorted(HELPERS) == sorted(plots.__all__)
+
+
+@pytest.mark.parametrize("name", HELPERS)
+def test_every_element_a_helper_draws_lies_inside_its_axes(name: str) -> None:
+    figure = HELPERS[name]()
+    assert all(elements for _, elements in drawn(figure).values())
+    assert outside_limits(figure) == []
+
+
+@pytest.mark.parametrize("name", HELPERS)
+def test_no_text_a_helper_writes_lies_on_a_line(name: str) -> None:
+    assert texts_on_lines(HELPERS[name]()) == []
+
+
+def test_the_check_catches_a_shared_axis_frozen_by_its_first_panel() -> None:
+    """02's old cell set the left x limit in its first panel, which freezes a shared x axis:
+    the slower panel's last rows and its 204 fell off the right edge."""
+    figure = Figure(figsize=(9, 5))
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    for ax, retry in [(top, 0.3), (bottom, 1.0)]:
+        attempts, arrivals = reconnecting(retry)
+        t0 = attempts[0].started
+        ax.plot([t - t0 for t in arrivals], [0] * len(arrivals), "k|")
+        ax.plot(attempts[-1].started - t0, 0, "X")
+        ax.set_xlim(left=-0.05)  # as the old cell did, panel by panel
+        ax.set_title(f"retry {retry}")
+    assert any(problem.startswith("retry 1.0: line") for problem in outside_limits(figure))
+    assert not any(problem.startswith("retry 0.3") for problem in outside_limits(figure))
+
+
+def test_the_check_catches_a_label_on_a_line() -> None:
+    """04's old label: right-aligned at 98% of the width, it ran across the 8190 line."""
+    figure = Figure(figsize=(7, 3.2))
+    ax = figure.add_subplot()
+    ax.set_xscale("log", base=2)
+    ax.scatter([20, 8190, 16396], [200, 200, 414])
+    ax.axvline(8190, linestyle="--", label="8190 bytes")
+    ax.annotate("browsers: up to ~2 MB →", xy=(0.98, 0.5), xycoords="axes fraction", ha="right")
+    assert texts_on_lines(figure) == ["'browsers: up to ~2 MB →' lies on the line '8190 bytes'"]
 
 
 def test_plot_arrivals_draws_one_staircase_per_series() -> None:
@@ -13,3 +155,19 @@ def test_plot_arrivals_draws_one_staircase_per_series() -> None:
     assert list(lines[0].get_xdata()) == [0.0, 0.1, 0.2, 0.3]
     assert list(lines[0].get_ydata()) == [0, 1, 2, 3]
     assert ax.get_legend() is not None
+
+
+def test_plot_reconnections_puts_each_event_on_the_row_of_its_connection() -> None:
+    attempts, arrivals = reconnecting(1.0)
+    figure = plot_reconnections({"retry: 1000": (attempts, arrivals)})
+    (ax,) = figure.axes
+    cross, ticks = ax.get_lines()  # the 204's cross is drawn first, the events' ticks last
+    assert [label.get_text() for label in ax.get_yticklabels()] == [
+        "sent Last-Event-ID: (none)",
+        "sent Last-Event-ID: 3",
+        "sent Last-Event-ID: 6",
+        "sent Last-Event-ID: 9",
+    ]
+    assert list(ticks.get_ydata()) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert list(cross.get_ydata()) == [3] and cross.get_xdata()[0] > 3  # the 204, after 3 s
+    assert len(ax.patches) == 3 + 3  # three open streams, three waits

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
+import nbformat
 from conftest import until
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+from traitlets.config import Config
 
-from sse_lab.clients import EventSource
+from sse_lab.clients import EventSource, fetch_event_source
 from sse_lab.launch import start_server
 from sse_lab.model import answer_tokens
 from sse_lab.widgets import ChatView, EventLog
@@ -56,3 +62,96 @@ async def test_the_event_log_records_each_event_in_order(lab) -> None:
     assert [e.id for e in events] == ["1", "2", "3", "4"]
     assert log.summary().splitlines()[-1].startswith("done     id=4")
     assert "<td>done</td>" in log.children[1].value
+
+
+async def test_after_a_stop_send_says_the_server_is_stopped_and_how_to_start_it(
+    tmp_path: Path,
+) -> None:
+    with start_server(token_delay=0, db_path=str(tmp_path / "lab.db")) as lab:
+        view = ChatView(lab.url, lab.tokens["alice"])
+    assert not lab.running
+
+    assert await view.ask("hi") == ""
+
+    assert view.status == "error"
+    port = lab.url.rsplit(":", 1)[1]
+    assert view.error is not None and f"the lab server at http://127.0.0.1:{port}" in view.error
+    assert "is not running" in view.error and "lab = start_server()" in view.error
+    assert "Connect call failed" not in view.error
+    assert view.error in view.text_copy()
+
+
+async def test_after_a_stop_the_event_log_says_the_server_is_stopped(tmp_path: Path) -> None:
+    with start_server(token_delay=0, db_path=str(tmp_path / "lab.db")) as lab:
+        url = f"{lab.url}/sse?count=3&interval_ms=0"
+    log = EventLog("GET /sse")
+
+    assert await log.follow(fetch_event_source(url)) == []
+
+    assert log.error is not None and "is not running" in log.error
+    assert "lab = start_server()" in log.children[2].value
+    assert log.summary() == f"error: {log.error}"
+
+
+async def test_a_chat_views_output_carries_a_text_copy_of_what_it_shows(lab) -> None:
+    view = ChatView(lab.url, lab.tokens["alice"])
+    before = view._repr_mimebundle_()
+    await view.ask("What is <SSE>?")
+
+    bundle = view._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == view.model_id
+    assert before["text/plain"] == "[ChatView] status: idle, 0 deltas, finish_reason: None"
+    assert (
+        bundle["text/plain"]
+        == view.text_copy()
+        == "\n".join(
+            [f"[ChatView] {view.summary()}", "you: What is <SSE>?", f"answer: {view.answer}"]
+        )
+    )
+    assert "you: What is &lt;SSE&gt;?" in bundle["text/html"]
+    assert sanitized(before["text/plain"]) == sanitized(bundle["text/plain"])
+    assert sanitized(before["text/html"]) == sanitized(bundle["text/html"])
+
+
+def sanitized(text: str) -> str:
+    """`text` as nbval compares it, after the rules of notebooks/sanitize.cfg."""
+    rules = re.findall(r"^regex: (.*)$\n^replace: (.*)$", SANITIZE.read_text(), re.MULTILINE)
+    for pattern, replacement in rules:
+        text = re.sub(pattern, replacement, text)
+    return text
+
+
+SANITIZE = Path(__file__).resolve().parent.parent / "notebooks" / "sanitize.cfg"
+
+# A notebook that shows both widgets, as 00 and 01 do.
+SHOWN = """
+from sse_lab import fetch_event_source, start_server
+from sse_lab.widgets import ChatView, EventLog
+
+lab = start_server(token_delay=0)
+view = ChatView(lab.url, lab.tokens["alice"])
+display(view)
+await view.ask("What is SSE?")
+log = EventLog("GET /sse")
+display(log)
+await log.follow(fetch_event_source(lab.url + "/sse?count=2&interval_ms=0"))
+lab.stop()
+"""
+
+
+def test_a_saved_notebook_keeps_the_last_text_copy_and_shows_it_in_html_offline() -> None:
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SHOWN)])
+    NotebookClient(notebook, kernel_name="python3", timeout=60).execute()
+    (view_output, log_output) = notebook.cells[0].outputs[:2]
+    answer = "".join(answer_tokens("What is SSE?"))
+
+    assert view_output.data["text/plain"].startswith("[ChatView] status: done, ")
+    assert view_output.data["text/plain"].endswith(f"answer: {answer}")
+    assert log_output.data["text/plain"].startswith("[EventLog] GET /sse: 3 events\nmessage")
+
+    # Offline there is no widget renderer: without the widgets' saved state, an export
+    # shows each output's text copy where the widget would be.
+    exporter = HTMLExporter(config=Config({"ClearMetadataPreprocessor": {"enabled": True}}))
+    page, _ = exporter.from_notebook_node(notebook)
+    assert html.escape(answer[:60]) in page
+    assert "[EventLog] GET /sse: 3 events" in page

@@ -1,19 +1,39 @@
 """Checks for the workbook's exercises: one module per notebook, each check prints a verdict.
 
 A check never raises for an unfinished answer: it prints what is still missing and
-returns False, so a learner can run it as often as they like.
+returns a false Verdict, so a learner can run it as often as they like.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 
 
-def verdict(problem: str | None, success: str = "") -> bool:
-    """Print ✅ with `success`, or ❌ with the first problem found; whether it passed."""
-    print(f"❌ not yet: {problem}" if problem else f"✅ {success}")
-    return problem is None
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a check found: true when the answer passed, with the line it printed.
+
+    The line is printed when the check runs; a Verdict left as a cell's last value shows
+    nothing more, so a check cell reads ✅ or ❌ and no stray True or False under it.
+    """
+
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def _ipython_display_(self) -> None:
+        """Nothing to add: the check printed its verdict already."""
+
+
+def verdict(problem: str | None, success: str = "") -> Verdict:
+    """Print ✅ with `success`, or ❌ with the first problem found; the Verdict."""
+    message = f"❌ not yet: {problem}" if problem else f"✅ {success}"
+    print(message)
+    return Verdict(problem is None, message)
 
 
 async def call(function: Callable[..., object], *args: object) -> object:

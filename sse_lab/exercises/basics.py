@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from sse_lab.exercises import verdict
+from sse_lab.exercises import Verdict, verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = [
@@ -65,12 +65,21 @@ _FIELD_HINTS: Final = {
     "data": "each `data:` line adds one line; the lines are joined with '\\n'",
 }
 
+# The rule behind each event's id in PUZZLE, for a prediction that gets that id wrong.
+_PUZZLE_ID_HINTS: Final = (
+    "`id: 1` comes after `data: first` but before the blank line, so it belongs to this "
+    "event: the order of the lines within an event does not matter",
+    "this event has no `id` line, so it keeps the last id: the id carries over until an "
+    "`id` line changes it",
+    "the line `id` with no value resets the last event id to ''",
+)
+
 
 def _parse(stream: str) -> list[ServerSentEvent]:
     return EventStreamParser().feed(stream.encode())
 
 
-def check_predict_events(predict_events: Callable[[], object]) -> bool:
+def check_predict_events(predict_events: Callable[[], object]) -> Verdict:
     """Whether `predict_events()` lists the events of PUZZLE as (type, id, data) tuples."""
     expected = [(event.event, event.id or "", event.data) for event in _parse(PUZZLE)]
     try:
@@ -90,14 +99,15 @@ def check_predict_events(predict_events: Callable[[], object]) -> bool:
             return verdict(f"event {number}: {guess!r} is not a (type, id, data) tuple")
         for field, said, right in zip(_FIELD_HINTS, guess, actual, strict=True):
             if said != right:
+                hint = _PUZZLE_ID_HINTS[number - 1] if field == "id" else _FIELD_HINTS[field]
                 return verdict(
                     f"event {number}: you said its {field} is {said!r}, the parser says "
-                    f"{right!r} (hint: {_FIELD_HINTS[field]})"
+                    f"{right!r} (hint: {hint})"
                 )
     return verdict(None, "you read the stream the way a browser does")
 
 
-def check_status_event(status_event: Callable[[], object]) -> bool:
+def check_status_event(status_event: Callable[[], object]) -> Verdict:
     """Whether `status_event()` returns bytes that a parser reads as exactly STATUS_EVENT."""
     try:
         raw = status_event()
@@ -128,7 +138,22 @@ def check_status_event(status_event: Callable[[], object]) -> bool:
     return verdict(None, "a browser would hand this to addEventListener('status', ...)")
 
 
-def check_parse_data_events(parse_data_events: Callable[[str], object]) -> bool:
+def _space_mistake(got: object, expected: list[str]) -> str | None:
+    """The hint for data lines that differ from the expected only by the space after `data:`."""
+    if not (isinstance(got, list) and all(isinstance(data, str) for data in got)):
+        return None
+    mine, theirs = "\n".join(got).split("\n"), "\n".join(expected).split("\n")
+    if len(got) != len(expected) or len(mine) != len(theirs):
+        return None
+    lines = list(zip(mine, theirs, strict=True))
+    if all(line in (right, " " + right) for line, right in lines):
+        return "`data: hello` carries 'hello': remove the one space after the colon, if any"
+    if all(line == right.lstrip(" ") for line, right in lines):
+        return "only ONE space after the colon is removed; any further spaces are data"
+    return None
+
+
+def check_parse_data_events(parse_data_events: Callable[[str], object]) -> Verdict:
     """Whether `parse_data_events(stream)` returns the data of each event, as a browser would."""
     for stream, hint in _DATA_ONLY_CASES:
         expected = [event.data for event in _parse(stream)]
@@ -139,6 +164,6 @@ def check_parse_data_events(parse_data_events: Callable[[str], object]) -> bool:
         if got != expected:
             return verdict(
                 f"parse_data_events({stream!r}) returned {got!r}, expected {expected!r} "
-                f"(hint: {hint})"
+                f"(hint: {_space_mistake(got, expected) or hint})"
             )
     return verdict(None, f"your parser agrees with the spec on {len(_DATA_ONLY_CASES)} streams")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sse_lab.exercises import verdict
+from sse_lab.exercises import Verdict, verdict
 
 __all__ = ["check_ask_url_bytes", "check_mask_token"]
 
@@ -22,22 +22,46 @@ _URL_BYTES_CASES: tuple[tuple[str, int, str], ...] = (
     ("🙂", 24, "an emoji is 4 bytes in UTF-8: 12 bytes once encoded"),
 )
 
-# url -> the same url with the value of every `token` query parameter replaced by ***
-_MASK_CASES: tuple[tuple[str, str], ...] = (
-    ("/sse/ans_1?token=tok_secret", "/sse/ans_1?token=***"),
+# url -> the same url with the value of every `token` query parameter replaced by ***,
+# with a hint for when a mask gets it wrong
+_MASK_CASES: tuple[tuple[str, str, str], ...] = (
+    ("/sse/ans_1?token=tok_secret", "/sse/ans_1?token=***", "replace what follows `token=`"),
     (
         "http://127.0.0.1:8000/sse/ans_1?token=tok_secret&lang=en",
         "http://127.0.0.1:8000/sse/ans_1?token=***&lang=en",
+        "the value ends at the next `&`: the parameters after it stay",
     ),
-    ("/sse/ans_1?lang=en&token=tok_secret", "/sse/ans_1?lang=en&token=***"),
-    ("/sse/ans_1?token=tok_a&token=tok_b", "/sse/ans_1?token=***&token=***"),
-    ("/sse/ans_1?token=tok_secret#top", "/sse/ans_1?token=***#top"),
-    ("/ask?prompt=what+is+a+token", "/ask?prompt=what+is+a+token"),
-    ("/sse?count=3", "/sse?count=3"),
+    (
+        "/sse/ans_1?lang=en&token=tok_secret",
+        "/sse/ans_1?lang=en&token=***",
+        "`token` may come after other parameters, behind `&` instead of `?`",
+    ),
+    (
+        "/sse/ans_1?token=tok_a&token=tok_b",
+        "/sse/ans_1?token=***&token=***",
+        "a parameter may appear twice: mask every one",
+    ),
+    (
+        "/sse/ans_1?token=tok_secret#top",
+        "/sse/ans_1?token=***#top",
+        "the value also ends at `#`, where the fragment starts",
+    ),
+    (
+        "/ask?prompt=what+is+a+token",
+        "/ask?prompt=what+is+a+token",
+        "the word token inside another parameter's value is not a parameter",
+    ),
+    (
+        "/sse/ans_1?access_token=tok_other&token=tok_secret",
+        "/sse/ans_1?access_token=tok_other&token=***",
+        "`access_token=` is another parameter that merely ends in `token=`: match `token=` "
+        "only right after `?` or `&`",
+    ),
+    ("/sse?count=3", "/sse?count=3", "a URL without `token=` stays as it is"),
 )
 
 
-def check_ask_url_bytes(ask_url_bytes: Callable[[str], object]) -> bool:
+def check_ask_url_bytes(ask_url_bytes: Callable[[str], object]) -> Verdict:
     """Whether `ask_url_bytes(prompt)` gives the byte length of `/ask?prompt=<encoded prompt>`."""
     for prompt, expected, hint in _URL_BYTES_CASES:
         try:
@@ -46,6 +70,11 @@ def check_ask_url_bytes(ask_url_bytes: Callable[[str], object]) -> bool:
             return verdict(f"ask_url_bytes({prompt!r}) raised {error!r}")
         if got is None:
             return verdict(f"ask_url_bytes({prompt!r}) returned None: return a number of bytes")
+        if not isinstance(got, int) or isinstance(got, bool):
+            return verdict(
+                f"ask_url_bytes({prompt!r}) returned the {type(got).__name__} {got!r}: "
+                "return the count as an int, such as len(...)"
+            )
         if got != expected:
             return verdict(
                 f"ask_url_bytes({prompt!r}) returned {got!r}, the server counts {expected} "
@@ -54,13 +83,17 @@ def check_ask_url_bytes(ask_url_bytes: Callable[[str], object]) -> bool:
     return verdict(None, "ask_url_bytes counts bytes, not characters, as servers do")
 
 
-def check_mask_token(mask_token: Callable[[str], object]) -> bool:
+def check_mask_token(mask_token: Callable[[str], object]) -> Verdict:
     """Whether `mask_token(url)` hides every `token=` value and leaves the rest of the URL alone."""
-    for url, expected in _MASK_CASES:
+    for url, expected, hint in _MASK_CASES:
         try:
             got = mask_token(url)
         except Exception as error:
             return verdict(f"mask_token({url!r}) raised {error!r}")
+        if got is None:
+            return verdict(f"mask_token({url!r}) returned None: return the masked URL")
         if got != expected:
-            return verdict(f"mask_token({url!r}) returned {got!r}, expected {expected!r}")
+            return verdict(
+                f"mask_token({url!r}) returned {got!r}, expected {expected!r} (hint: {hint})"
+            )
     return verdict(None, "mask_token hides tokens and keeps everything else")

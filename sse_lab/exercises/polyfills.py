@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sse_lab.exercises import call, verdict
+from sse_lab.exercises import Verdict, call, verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = ["check_collect_text", "check_post_events"]
@@ -68,7 +68,7 @@ async def _post_only_stream(request: web.Request) -> web.StreamResponse:
 
 async def check_post_events(
     post_events: Callable[[str, dict[str, Any], dict[str, str]], object],
-) -> bool:
+) -> Verdict:
     """Whether `await post_events(url, body, headers)` POSTs the JSON body with the headers
     and returns every event of the streamed response, parsed as a browser would."""
     words = list(_WORDS)
@@ -142,7 +142,7 @@ _COMPLETION_TEXT: Final = "Streamed text"
 
 async def check_collect_text(
     collect_text: Callable[[AsyncIterator[ServerSentEvent]], object],
-) -> bool:
+) -> Verdict:
     """Whether `await collect_text(events)` joins the chunks' `delta.content` and stops at
     `data: [DONE]` without reading further."""
     read_past_done = False

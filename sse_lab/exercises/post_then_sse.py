@@ -15,7 +15,7 @@ from typing import Final
 import aiohttp
 
 from sse_lab.clients import fetch_event_source
-from sse_lab.exercises import verdict
+from sse_lab.exercises import Verdict, verdict
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 
@@ -36,7 +36,7 @@ _STATUS_HINTS: Final = {
 }
 
 
-async def check_ask_and_stream(ask_and_stream: Callable[[str, str, str], object]) -> bool:
+async def check_ask_and_stream(ask_and_stream: Callable[[str, str, str], object]) -> Verdict:
     """Whether `await ask_and_stream(url, token, prompt)` POSTs the prompt to `/new`, streams
     its `/sse/{id}` until `done` and returns the answer's text."""
     with start_server(token_delay=_TOKEN_DELAY) as lab:
@@ -56,7 +56,7 @@ async def check_ask_and_stream(ask_and_stream: Callable[[str, str, str], object]
     return verdict(None, "ask_and_stream asks with POST /new and streams the answer")
 
 
-async def check_resume(resume: Callable[[str, str, str, str], object]) -> bool:
+async def check_resume(resume: Callable[[str, str, str, str], object]) -> Verdict:
     """Whether `await resume(url, token, answer_id, last_event_id)` returns exactly the text
     after that event: nothing lost, nothing twice, and "" once the answer is over (204)."""
     finished, running = _PROMPTS

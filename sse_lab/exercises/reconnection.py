@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from sse_lab.exercises import verdict
+from sse_lab.exercises import Verdict, verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = [
@@ -49,7 +49,7 @@ def reconnect_ids(connections: Sequence[bytes]) -> list[str]:
     return ids
 
 
-def check_predict_reconnect_ids(predict_reconnect_ids: Callable[[], object]) -> bool:
+def check_predict_reconnect_ids(predict_reconnect_ids: Callable[[], object]) -> Verdict:
     """Whether `predict_reconnect_ids()` lists the `Last-Event-ID` sent after each of the
     DROPPED_CONNECTIONS."""
     try:
@@ -104,7 +104,7 @@ _MERGE_CASES: Final[tuple[tuple[str, _Connections, _Merged], ...]] = (
 )
 
 
-def check_merge_connections(merge_connections: Callable[[_Connections], object]) -> bool:
+def check_merge_connections(merge_connections: Callable[[_Connections], object]) -> Verdict:
     """Whether `merge_connections(connections)` returns (events, missing, repeated): the
     message events once each in arrival order, and the lost and repeated ids as sorted ints."""
     for what, connections, (ids, missing, repeated) in _MERGE_CASES:

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
-from sse_lab.exercises import call, verdict
+from sse_lab.exercises import Verdict, call, verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = ["check_binary_over_sse", "check_follow_answer"]
@@ -34,7 +34,7 @@ _PAYLOADS: Final = (
 
 def check_binary_over_sse(
     encode_binary: Callable[[bytes], object], decode_binary: Callable[[ServerSentEvent], object]
-) -> bool:
+) -> Verdict:
     """Whether bytes survive the trip `encode_binary(payload)` -> event stream -> parser ->
     `decode_binary(event)`, for payloads that are not text."""
     wire = b""
@@ -67,10 +67,24 @@ def check_binary_over_sse(
         if decoded != payload:
             return verdict(
                 f"payload {n} came back different ({_short(decoded)} instead of {_short(payload)}):"
-                " CR, LF and bytes that are not UTF-8 do not survive a text stream"
+                f" {_decode_mistake(decoded, event, wire)}"
             )
     ratio = len(wire) / sum(len(payload) for payload in _PAYLOADS)
     return verdict(None, f"every payload came back intact; {ratio:.2f} bytes sent per byte")
+
+
+def _decode_mistake(decoded: object, event: ServerSentEvent, wire: bytes) -> str:
+    """What went wrong on the way back, told from what was sent and what came out."""
+    if isinstance(decoded, str):
+        return "decode_binary returned a str: return bytes"
+    if not wire.isascii():
+        return "CR, LF and bytes that are not UTF-8 do not survive a text stream: send text"
+    if decoded == event.data.encode():
+        return (
+            "the event arrived intact, but decode_binary returned its text as it is: undo "
+            "encode_binary's encoding (for base64: base64.b64decode(event.data))"
+        )
+    return "the events arrived intact, so look at decode_binary: it does not undo encode_binary"
 
 
 def _short(value: object) -> str:
@@ -157,7 +171,9 @@ class _FlakyServer:
             await ws.close()
 
 
-async def check_follow_answer(follow_answer: Callable[[str, dict[str, str], str], object]) -> bool:
+async def check_follow_answer(
+    follow_answer: Callable[[str, dict[str, str], str], object],
+) -> Verdict:
     """Whether `await follow_answer(ws_url, headers, answer_id)` returns the whole answer over
     a WebSocket that keeps dropping, asking each time for the deltas after the last one seen."""
     server = _FlakyServer()
@@ -182,7 +198,8 @@ async def check_follow_answer(follow_answer: Callable[[str, dict[str, str], str]
     finally:
         await runner.cleanup()
     return verdict(
-        _afters_problem(server) or _text_problem(got), "follow_answer resumes after every drop"
+        _afters_problem(server) or _text_problem(got, server),
+        "follow_answer resumes after every drop",
     )
 
 
@@ -201,9 +218,16 @@ def _afters_problem(server: _FlakyServer) -> str | None:
     return None
 
 
-def _text_problem(got: object) -> str | None:
+def _text_problem(got: object, server: _FlakyServer) -> str | None:
     if got is None:
         return "follow_answer returned None: return the answer's text"
-    if got != "".join(_WORDS):
-        return f"follow_answer returned {_short(got)}, expected {_short(''.join(_WORDS))}"
-    return None
+    if got == "".join(_WORDS):
+        return None
+    problem = f"follow_answer returned {_short(got)}, expected {_short(''.join(_WORDS))}"
+    if len(server.afters) == 1:
+        return (
+            f"{problem}: the server dropped your only connection after {_DROP_AFTER} deltas; "
+            'connect again and send {"type": "follow", "id": answer_id, "after": <last seq>} '
+            "until `done` arrives (a WebSocket never reconnects by itself)"
+        )
+    return problem

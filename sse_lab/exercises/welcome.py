@@ -13,7 +13,7 @@ from typing import Final
 from unittest import mock
 
 from sse_lab.config import Upstream
-from sse_lab.exercises import verdict
+from sse_lab.exercises import Verdict, verdict
 
 __all__ = ["check_real_model_env", "check_stream_stats"]
 
@@ -43,7 +43,7 @@ _ENV_CASES: Final[tuple[tuple[str, str | None, str | None, Upstream], ...]] = (
 )
 
 
-def check_stream_stats(stream_stats: Callable[[list[float]], object]) -> bool:
+def check_stream_stats(stream_stats: Callable[[list[float]], object]) -> Verdict:
     """Whether `stream_stats(arrivals)` gives (time to first token, tokens per second after it)."""
     for arrivals, first, rate, hint in _STATS_CASES:
         call = f"stream_stats({list(arrivals)})"
@@ -66,7 +66,7 @@ def check_stream_stats(stream_stats: Callable[[list[float]], object]) -> bool:
 
 def check_real_model_env(
     real_model_env: Callable[[str, str | None, str | None], object],
-) -> bool:
+) -> Verdict:
     """Whether `real_model_env(api_key, base_url, model)` gives the environment variables that
     make `Upstream.from_env()` (and so the lab server) use that provider and model."""
     for api_key, base_url, model, expected in _ENV_CASES:
