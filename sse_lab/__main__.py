@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
+import signal
+import socket
 from dataclasses import replace
 
 from aiohttp import web
 
 from sse_lab.config import TOKEN_DELAY, Settings, Upstream
 from sse_lab.launch import bind
-from sse_lab.server.app import SERVER_OPTIONS, create_app, freeze_heap
+from sse_lab.server.app import create_app, freeze_heap, runner_for
 
 
 def _token(text: str) -> tuple[str, str]:
@@ -60,7 +63,23 @@ def main(argv: list[str] | None = None) -> None:
     print("Ctrl-C stops it.", flush=True)
     app = create_app(settings)
     app.on_startup.append(freeze_heap)
-    web.run_app(app, sock=sock, print=None, **SERVER_OPTIONS)
+    asyncio.run(_serve(app, sock))
+
+
+async def _serve(app: web.Application, sock: socket.socket) -> None:
+    """Serve `app` on `sock` until SIGINT (Ctrl-C) or SIGTERM, then stop cleanly. Not
+    `web.run_app`: it builds its own runner, without the lab's guarded connections."""
+    runner = runner_for(app)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await web.SockSite(runner, sock).start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 if __name__ == "__main__":

@@ -56,3 +56,13 @@ class Settings:
     # How many recent requests /debug/requests remembers: enough for a notebook to look back
     # over its cells, with the server's own calls to its model (their count varies) among them.
     request_log_size: int = 500
+    head_timeout: float = 10.0  # seconds a client has to send a request's head, then 408
+    # Connections are refused (503) while fewer than this many descriptors are left below
+    # the open-file limit: what the database and the model's connections need, and what
+    # one burst of accept() calls takes (up to the listen backlog, 128) before any refusal.
+    fd_margin: int = 192
+    # Seconds an ended stream waits for a reader that takes nothing, before cutting it off.
+    stalled_reader_timeout: float = 10.0
+    # Teaching mode: GET /debug/requests shows every user's requests, with no token needed
+    # (a notebook on one learner's machine); otherwise each user sees only their own.
+    share_request_log: bool = False

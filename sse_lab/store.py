@@ -9,11 +9,12 @@ answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 Status = Literal["running", "done", "error"]
@@ -36,8 +37,18 @@ CREATE TABLE IF NOT EXISTS deltas (
 ) WITHOUT ROWID;
 """
 
+# The largest sequence number a reader may claim to have seen: SQLite's largest INTEGER.
+MAX_SEQ = 2**63 - 1
 RESTART_ERROR = "the server restarted while this answer was being written"
 STORE_ERROR = "the server could not store this answer"
+# How long a statement waits for another process's lock on the database file. Statements
+# run on the event loop's thread, so this is how long the whole server may stand still.
+BUSY_TIMEOUT = 0.1
+
+
+class StoreUnavailable(Exception):
+    """The store cannot take this call now (its database is locked, read-only, gone): a
+    request that needs it fails with a 503; the rest of the server keeps serving."""
 
 
 def new_answer_id() -> str:
@@ -78,7 +89,8 @@ Watcher = Callable[[Progress], None]
 
 
 class AnswerStore(Protocol):
-    """The calls routes and generation make; a new backend implements just these."""
+    """The calls routes and generation make; a new backend implements just these, and
+    raises StoreUnavailable when its database cannot take a call for now."""
 
     async def create(self, owner: str, prompt: str) -> Answer:
         """Store a new running answer and return it with its fresh id."""
@@ -98,7 +110,9 @@ class AnswerStore(Protocol):
     async def finish(
         self, answer_id: str, status: Status, finish_reason: str | None, error: str | None = None
     ) -> bool:
-        """End a running answer; False if it had already ended (the first end wins)."""
+        """End a running answer; False if it had already ended (the first end wins). An
+        end the backend cannot store now still reaches the watchers and later readers, and
+        is stored when it can be."""
         ...
 
     async def read(self, answer_id: str, after: int) -> Progress:
@@ -139,7 +153,10 @@ class _Live:
 class SQLiteAnswerStore:
     """The embedded store: one SQLite file in WAL mode, readers woken in this process.
 
-    Calls run on the event loop's thread: each is one short statement on a local file.
+    Calls run on the event loop's thread: each is one short statement on a local file, and
+    waits at most BUSY_TIMEOUT for another process's lock before it fails (StoreUnavailable,
+    or for a commit, the error end of its answers), so a lock held elsewhere never stops
+    the loop for long.
     Deltas are committed in groups: those appended in one turn of the event loop (from
     any number of answers) share a transaction, a seventh of the cost of one each, which
     runs as the loop's next callback; `append` does not wait for it. Watchers are told of
@@ -150,7 +167,9 @@ class SQLiteAnswerStore:
     """
 
     def __init__(self, path: str = ":memory:") -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -160,23 +179,34 @@ class SQLiteAnswerStore:
         )
         self._live: dict[str, _Live] = {}
         self._pending: list[tuple[str, int, str]] = []  # deltas for the next commit
+        # Ends the database refused (status, finish_reason, error): readers get them from
+        # here, and each commit that succeeds tries to store them again.
+        self._unsaved: dict[str, tuple[Status, str | None, str | None]] = {}
 
     async def create(self, owner: str, prompt: str) -> Answer:
         answer = Answer(new_answer_id(), owner, prompt, "running", None, None, time.time())
-        self._db.execute(
-            "INSERT INTO answers (id, owner, prompt, created_at) VALUES (?, ?, ?, ?)",
-            (answer.id, owner, prompt, answer.created_at),
-        )
+        with _unavailable():
+            self._db.execute(
+                "INSERT INTO answers (id, owner, prompt, created_at) VALUES (?, ?, ?, ?)",
+                (answer.id, owner, prompt, answer.created_at),
+            )
         self._live[answer.id] = _Live()
         return answer
 
     async def get(self, answer_id: str) -> Answer | None:
-        row = self._db.execute(
-            "SELECT id, owner, prompt, status, finish_reason, error, created_at"
-            " FROM answers WHERE id = ?",
-            (answer_id,),
-        ).fetchone()
-        return Answer(*row) if row else None
+        with _unavailable():
+            row = self._db.execute(
+                "SELECT id, owner, prompt, status, finish_reason, error, created_at"
+                " FROM answers WHERE id = ?",
+                (answer_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        answer = Answer(*row)
+        if answer.id in self._unsaved:
+            status, finish_reason, error = self._unsaved[answer.id]
+            answer = replace(answer, status=status, finish_reason=finish_reason, error=error)
+        return answer
 
     async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
         live = self._live[answer_id]
@@ -209,6 +239,7 @@ class SQLiteAnswerStore:
             for answer_id, _, _ in pending:
                 self._live[answer_id].failure = exc
             return
+        self._store_unsaved_ends()
         news: dict[str, list[tuple[int, str]]] = {}
         for answer_id, seq, text in pending:
             news.setdefault(answer_id, []).append((seq, text))
@@ -221,23 +252,42 @@ class SQLiteAnswerStore:
         self, answer_id: str, status: Status, finish_reason: str | None, error: str | None = None
     ) -> bool:
         self._commit()  # the deltas appended so far come before the end
+        if answer_id in self._unsaved:
+            return False
         live = self._live.get(answer_id)
         if live is not None and live.failure is not None:
             status, finish_reason, error = "error", None, f"{STORE_ERROR}: {live.failure}"
         try:
-            ended = self._db.execute(
-                "UPDATE answers SET status = ?, finish_reason = ?, error = ?"
-                " WHERE id = ? AND status = 'running'",
-                (status, finish_reason, error, answer_id),
-            ).rowcount
-        except Exception as exc:  # readers still get an end (a restart replays it as cut)
+            ended = bool(self._end(answer_id, status, finish_reason, error))
+        except sqlite3.Error as exc:
+            # The answer ends all the same: readers get this end from memory, and the
+            # database gets it once it takes writes again (or a restart marks it cut).
             status, finish_reason, error = "error", None, f"{STORE_ERROR}: {exc}"
-            raise
-        finally:
-            if live is not None:
-                del self._live[answer_id]
-                live.tell(Progress([], len(live.texts), status, finish_reason, error))
-        return bool(ended)
+            self._unsaved[answer_id] = (status, finish_reason, error)
+            ended = True
+        if live is not None:
+            del self._live[answer_id]
+            live.tell(Progress([], len(live.texts), status, finish_reason, error))
+        return ended
+
+    def _end(
+        self, answer_id: str, status: Status, finish_reason: str | None, error: str | None
+    ) -> int:
+        """Store a running answer's end; how many rows changed (0: it had ended)."""
+        return self._db.execute(
+            "UPDATE answers SET status = ?, finish_reason = ?, error = ?"
+            " WHERE id = ? AND status = 'running'",
+            (status, finish_reason, error, answer_id),
+        ).rowcount
+
+    def _store_unsaved_ends(self) -> None:
+        """Try again to store the ends the database refused; keep those it still refuses."""
+        for answer_id, end in list(self._unsaved.items()):
+            try:
+                self._end(answer_id, *end)
+            except sqlite3.Error:
+                return
+            del self._unsaved[answer_id]
 
     async def read(self, answer_id: str, after: int) -> Progress:
         return self._read(answer_id, after)
@@ -249,19 +299,20 @@ class SQLiteAnswerStore:
             texts = live.texts[after:]
             deltas = list(enumerate(texts, after + 1))
             return Progress(deltas, len(live.texts), "running", None, None)
-        row = self._db.execute(
-            "SELECT status, finish_reason, error FROM answers WHERE id = ?", (answer_id,)
-        ).fetchone()
-        if row is None:
-            raise KeyError(answer_id)
-        rows = self._db.execute(
-            "SELECT seq, text FROM deltas WHERE answer_id = ? AND seq > ? ORDER BY seq",
-            (answer_id, after),
-        ).fetchall()
-        (last_seq,) = self._db.execute(
-            "SELECT count(*) FROM deltas WHERE answer_id = ?", (answer_id,)
-        ).fetchone()
-        return Progress(rows, last_seq, *row)
+        with _unavailable():
+            row = self._db.execute(
+                "SELECT status, finish_reason, error FROM answers WHERE id = ?", (answer_id,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(answer_id)
+            rows = self._db.execute(
+                "SELECT seq, text FROM deltas WHERE answer_id = ? AND seq > ? ORDER BY seq",
+                (answer_id, after),
+            ).fetchall()
+            (last_seq,) = self._db.execute(
+                "SELECT count(*) FROM deltas WHERE answer_id = ?", (answer_id,)
+            ).fetchone()
+        return Progress(rows, last_seq, *self._unsaved.get(answer_id, row))
 
     def watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
         stored = self._read(answer_id, after)
@@ -280,5 +331,16 @@ class SQLiteAnswerStore:
 
     async def close(self) -> None:
         self._commit()
+        self._store_unsaved_ends()
         self._live.clear()
         self._db.close()
+
+
+@contextlib.contextmanager
+def _unavailable() -> Iterator[None]:
+    """SQLite's errors of the moment (a lock held too long, a read-only or vanished file)
+    as StoreUnavailable, which the routes answer with a 503."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise StoreUnavailable(f"the database is unavailable ({exc}); try again") from exc

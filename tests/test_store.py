@@ -116,9 +116,25 @@ async def test_an_end_the_database_refused_still_ends_the_answer_for_its_readers
             "CREATE TRIGGER refuse BEFORE UPDATE ON answers"
             " BEGIN SELECT RAISE(ABORT, 'disk full'); END"
         )
-    with pytest.raises(sqlite3.IntegrityError, match="disk full"):
-        await store.finish(answer.id, "done", "stop")
-    assert [(p.status, p.error) for p in news] == [("error", f"{STORE_ERROR}: disk full")]
+    assert await store.finish(answer.id, "done", "stop")
+    ended = ("error", f"{STORE_ERROR}: disk full")
+    assert [(p.status, p.error) for p in news] == [ended]
+    # A reader that comes later gets that end too, and no second end wins.
+    assert (
+        (await store.read(answer.id, 0)).status,
+        (await store.read(answer.id, 0)).error,
+    ) == ended
+    assert not await store.finish(answer.id, "done", "stopped")
+
+    # Once the database takes writes again, the next commit stores the end.
+    with sqlite3.connect(path) as other:
+        other.execute("DROP TRIGGER refuse")
+    later = await store.create("alice", "later")
+    await store.append(later.id, 1, ["x"])
+    await asyncio.sleep(0)  # the commit
+    with sqlite3.connect(path) as other:
+        row = other.execute("SELECT status, error FROM answers WHERE id = ?", (answer.id,))
+        assert row.fetchone() == ended
 
 
 async def test_a_delta_that_is_not_valid_unicode_is_refused_and_harms_no_other() -> None:

@@ -13,6 +13,7 @@ from aiohttp import WSCloseCode, web
 from sse_lab.answers import AnswerService, Limits
 from sse_lab.config import Settings
 from sse_lab.server import chat, demo, errors, openai_api, page, request_log, ws
+from sse_lab.server.protocol import Guard, GuardedRunner, open_file_limit
 from sse_lab.server.state import (
     ANSWERS,
     MODEL_STREAMS,
@@ -70,14 +71,18 @@ async def freeze_heap(app: web.Application) -> None:
 
 def runner_for(app: web.Application) -> web.AppRunner:
     """A runner with the lab's server options: masked access log, long request lines
-    (so `/ask` itself can answer 414), and handlers cancelled when their client leaves."""
-    return web.AppRunner(app, **SERVER_OPTIONS)
+    (so `/ask` itself can answer 414), handlers cancelled when their client leaves, idle
+    connections closed after 75 s (as nginx does), and the guards of `protocol`."""
+    settings = app[SETTINGS]
+    guard = Guard(settings.head_timeout, open_file_limit(), settings.fd_margin)
+    return GuardedRunner(app, guard, **SERVER_OPTIONS)
 
 
 SERVER_OPTIONS: dict[str, Any] = {
     "access_log_class": request_log.MaskingAccessLogger,
     "handler_cancellation": True,
     "shutdown_timeout": 2.0,
+    "keepalive_timeout": 75.0,
     "max_line_size": 1 << 20,
     "max_field_size": 1 << 16,
 }

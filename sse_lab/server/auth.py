@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hmac
-import re
+from urllib.parse import unquote_plus
 
 from aiohttp import web
 
 from sse_lab.server import stream_tokens
 from sse_lab.server.state import SETTINGS
-
-_TOKEN_IN_QUERY = re.compile(r"(?<=[?&]token=)[^&#]*")
-_CREDENTIAL = re.compile(r"^(\S+\s+).+$")
 
 
 def current_user(request: web.Request) -> str | None:
@@ -23,8 +20,10 @@ def current_user(request: web.Request) -> str | None:
     token = token.strip()
     if not token:
         return None
+    # surrogatepass: a header's bytes that are not UTF-8 arrive as surrogates (no match, no 500)
+    given = token.encode(errors="surrogatepass")
     for user, known in request.app[SETTINGS].users.items():
-        if hmac.compare_digest(token.encode(), known.encode()):
+        if hmac.compare_digest(given, known.encode()):
             return user
     return None
 
@@ -55,10 +54,26 @@ def stream_token_user(request: web.Request, answer_id: str) -> str | None:
 
 
 def mask_url(path_qs: str) -> str:
-    """The URL with any `token=` value hidden, for logs."""
-    return _TOKEN_IN_QUERY.sub("***", path_qs)
+    """The URL with the value of every parameter the server reads as `token` hidden, for
+    logs: `?%74oken=` and `?token=` alike, as the query is decoded before it is read."""
+    path, sep, query = path_qs.partition("?")
+    if not sep:
+        return path_qs
+    fields = [field.partition("=") for field in query.split("&")]
+    return (
+        path
+        + sep
+        + "&".join(
+            name + eq + ("***" if eq and unquote_plus(name) == "token" else value)
+            for name, eq, value in fields
+        )
+    )
 
 
 def mask_authorization(value: str) -> str:
-    """An Authorization header with its credential hidden, for logs."""
-    return _CREDENTIAL.sub(r"\1***", value) if value else value
+    """An Authorization header with its credential hidden, for logs (all of it, when
+    there is no scheme before it)."""
+    if not value:
+        return value
+    scheme, space, _ = value.strip().partition(" ")
+    return f"{scheme} ***" if space else "***"

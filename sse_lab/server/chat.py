@@ -5,7 +5,6 @@ Also `GET /ask?prompt=`, the query-string design it replaces, and `DELETE /sse/{
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,9 +13,15 @@ from aiohttp import web
 from sse_lab.answers import AnswerService
 from sse_lab.server import stream_tokens
 from sse_lab.server.auth import require_user, stream_token_user
-from sse_lab.server.errors import error_response
+from sse_lab.server.bodies import BadJSON, read_json
+from sse_lab.server.errors import error_response, shown
 from sse_lab.server.state import ANSWERS, SETTINGS
-from sse_lab.server.streams import batch_writer, event_stream, parse_last_event_id
+from sse_lab.server.streams import (
+    batch_writer,
+    event_stream,
+    parse_last_event_id,
+    stream_head,
+)
 from sse_lab.store import Progress
 
 routes = web.RouteTableDef()
@@ -29,9 +34,9 @@ async def new_answer(request: web.Request) -> web.Response:
     if request.content_type != "application/json":
         return error_response(415, "send the prompt as JSON: Content-Type: application/json")
     try:
-        body: Any = await request.json()
-    except json.JSONDecodeError:
-        return error_response(400, "the body is not valid JSON")
+        body: Any = await read_json(request)
+    except BadJSON as bad:
+        return error_response(bad.status, bad.message)
     prompt = body.get("prompt") if isinstance(body, dict) else None
     if not isinstance(prompt, str) or not prompt.strip():
         return error_response(400, 'the body needs a non-empty string field "prompt"')
@@ -68,6 +73,8 @@ async def stream_answer(request: web.Request) -> web.StreamResponse:
         )
     if after > progress.last_seq:
         return web.Response(status=204)  # the reader saw the end: a browser stops reconnecting
+    if request.method == "HEAD":
+        return stream_head()
     return await _stream(request, answers, answer_id, after, progress)
 
 
@@ -98,6 +105,8 @@ async def ask(request: web.Request) -> web.StreamResponse:
     prompt = request.query.get("prompt", "")
     if not prompt.strip():
         return error_response(400, "add the question as ?prompt=...")
+    if request.method == "HEAD":
+        return stream_head()  # starts no answer
     answers = request.app[ANSWERS]
     answer = await answers.start("anonymous", prompt)
     try:
@@ -114,7 +123,7 @@ async def _own_answer_id(request: web.Request, *, stream_token_ok: bool = False)
     user = user or require_user(request)
     answer = await request.app[ANSWERS].store.get(answer_id)
     if answer is None or answer.owner != user:
-        raise web.HTTPNotFound(text=f"no answer {answer_id!r} for this user")
+        raise web.HTTPNotFound(text=f"no answer {shown(answer_id)} for this user")
     return answer_id
 
 

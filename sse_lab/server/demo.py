@@ -7,7 +7,13 @@ import json
 
 from aiohttp import web
 
-from sse_lab.server.streams import HEARTBEAT, event_stream, parse_last_event_id
+from sse_lab.server.streams import (
+    HEARTBEAT,
+    event_stream,
+    parse_last_event_id,
+    stream_head,
+    write_within,
+)
 from sse_lab.sse import ServerSentEvent
 
 routes = web.RouteTableDef()
@@ -19,7 +25,8 @@ def _bounded_int(request: web.Request, name: str, default: int, low: int, high: 
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+    too_long = len(raw) > len(str(high))  # before int(): thousands of digits are slow
+    if too_long or not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
         raise web.HTTPBadRequest(text=f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
@@ -35,13 +42,14 @@ async def demo_stream(request: web.Request) -> web.StreamResponse:
     after = parse_last_event_id(request)
     if after > count:
         return web.Response(status=204)  # the client saw `done`: stop reconnecting
+    if request.method == "HEAD":
+        return stream_head()
     async with event_stream(request) as response:
         for n in range(after + 1, count + 1):
-            await response.write(
-                ServerSentEvent(data=json.dumps({"n": n, "of": count}), id=str(n)).encode()
-            )
+            event = ServerSentEvent(data=json.dumps({"n": n, "of": count}), id=str(n))
+            await write_within(request, response, event.encode())
             if n % HEARTBEAT_EVERY == 0:
-                await response.write(HEARTBEAT)
+                await write_within(request, response, HEARTBEAT)
             if n == count:
                 break
             await asyncio.sleep(interval_ms / 1000)
@@ -49,5 +57,5 @@ async def demo_stream(request: web.Request) -> web.StreamResponse:
                 request.transport.close()  # as a flaky network would: no goodbye
                 return response
         done = ServerSentEvent(data=json.dumps({"events": count}), event="done", id=str(count + 1))
-        await response.write(done.encode())
+        await write_within(request, response, done.encode())
     return response

@@ -8,12 +8,20 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from sse_lab.store import StoreUnavailable
+
 log = logging.getLogger("sse_lab.server")
 
 
 def error_response(status: int, message: str, **headers: str) -> web.Response:
     """The one shape of an error: a status and a sentence for a person."""
     return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """`repr(value)` for an error message, cut short: a client's input is not echoed whole."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 @web.middleware
@@ -28,6 +36,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")
         }
         return error_response(exc.status, _sentence(exc), **headers)
+    except StoreUnavailable as exc:  # not a bug here: the database is locked, read-only...
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        return error_response(503, str(exc), **{"Retry-After": "1"})
     except ConnectionResetError:
         # The client left before its response began (nginx logs this as 499): not a bug.
         return web.Response(status=499, reason="Client Closed Request")

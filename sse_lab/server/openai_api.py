@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from sse_lab.model import answer_tokens, tokenize
+from sse_lab.server.bodies import BadJSON, read_json
 from sse_lab.server.state import MODEL_STREAMS, SETTINGS
 from sse_lab.server.streams import SSE_HEADERS
 from sse_lab.sse import ServerSentEvent
@@ -157,9 +158,11 @@ async def _read_chat_request(request: web.Request) -> _ChatRequest:
     if request.content_type != "application/json":
         raise _InvalidRequest(415, "Content-Type must be application/json.", "unsupported_media")
     try:
-        body = await request.json()
-    except ValueError as error:
-        raise _InvalidRequest(400, f"The body is not valid JSON: {error}", "invalid_json") from None
+        body = await read_json(request)
+    except BadJSON as bad:
+        code = "unsupported_media" if bad.status == 415 else "invalid_json"
+        message = bad.message[:1].upper() + bad.message[1:] + "."
+        raise _InvalidRequest(bad.status, message, code) from None
     except web.HTTPRequestEntityTooLarge:
         raise _InvalidRequest(413, "The request body is too large.", "body_too_large") from None
     if not isinstance(body, dict):

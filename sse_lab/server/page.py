@@ -6,6 +6,7 @@ so the server never writes a token into HTML.
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from aiohttp import web
@@ -26,4 +27,20 @@ async def chat_page(request: web.Request) -> web.FileResponse:
     )
 
 
-routes.static("/static", STATIC_DIR)
+@routes.get("/static/{name}")
+async def static_file(request: web.Request) -> web.Response:
+    """One of the page's files, whole. Not aiohttp's static route: its errors (an unknown
+    file, a Range past the end) are empty bodies, and a file this small needs no Range
+    (which a server may ignore)."""
+    name = request.match_info["name"]
+    path = STATIC_DIR / name
+    if name.startswith(".") or "/" in name or not path.is_file():
+        raise web.HTTPNotFound(text="no such file under /static/")
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    text = content_type.startswith("text/")
+    return web.Response(
+        body=path.read_bytes(),
+        content_type=content_type,
+        charset="utf-8" if text else None,
+        headers={"Cache-Control": "no-cache"},
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 from collections.abc import AsyncIterator
@@ -10,8 +11,10 @@ from contextlib import asynccontextmanager
 from aiohttp import HttpVersion11, web
 
 from sse_lab.feeds import Batch, Delta, End, Sink
+from sse_lab.server.protocol import GuardedHandler
 from sse_lab.server.state import OPEN_STREAMS, SETTINGS
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
+from sse_lab.store import MAX_SEQ
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -21,11 +24,18 @@ SSE_HEADERS = {
 HEARTBEAT = encode_comment("heartbeat")
 
 
+def stream_head() -> web.StreamResponse:
+    """The answer to HEAD on a stream route: a stream's headers, no body, nothing started."""
+    return web.Response(headers=SSE_HEADERS)
+
+
 @asynccontextmanager
 async def event_stream(request: web.Request) -> AsyncIterator[web.StreamResponse]:
     """An open SSE response (headers and a `retry:` field sent) to write events to.
 
     A client leaving ends the block quietly; while open, the stream counts in OPEN_STREAMS.
+    After the block, a client that takes nothing more for `stalled_reader_timeout` s is
+    cut off (see `end_stream`).
     """
     response = web.StreamResponse(headers=SSE_HEADERS)
     if request.version >= HttpVersion11:
@@ -33,13 +43,41 @@ async def event_stream(request: web.Request) -> AsyncIterator[web.StreamResponse
     await response.prepare(request)
     streams = request.app[OPEN_STREAMS]
     streams.add(response)
+    settings = request.app[SETTINGS]
     try:
-        await response.write(encode_retry(request.app[SETTINGS].retry_ms))
+        await response.write(encode_retry(settings.retry_ms))
         yield response
+        await end_stream(request, response, settings.stalled_reader_timeout)
     except ConnectionResetError:
         pass  # the client left
     finally:
         streams.discard(response)
+
+
+async def end_stream(request: web.Request, response: web.StreamResponse, seconds: float) -> None:
+    """End the body; a client that takes nothing of the rest, and sends no next request,
+    is cut off after `seconds`, so that its socket and buffers are freed."""
+    try:
+        async with asyncio.timeout(seconds):
+            await response.write_eof()  # waits only while the server's own buffer is full
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
+        return
+    if isinstance(request.protocol, GuardedHandler):
+        request.protocol.close_if_quiet(seconds)
+
+
+async def write_within(request: web.Request, response: web.StreamResponse, data: bytes) -> None:
+    """`response.write`, which waits while the client's buffer is full: a client that takes
+    nothing for `stalled_reader_timeout` s is cut off (ConnectionResetError)."""
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].stalled_reader_timeout):
+            await response.write(data)
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()
+        raise ConnectionResetError("the client took nothing for too long") from None
 
 
 @functools.lru_cache(maxsize=4096)  # the readers of one answer write the same batches
@@ -93,6 +131,8 @@ def parse_last_event_id(request: web.Request) -> int:
     raw = request.headers.get("Last-Event-ID", request.query.get("lastEventId", "")).strip()
     if not raw:
         return 0
-    if not raw.isascii() or not raw.isdigit():
-        raise web.HTTPBadRequest(text=f"Last-Event-ID must be a whole number, not {raw!r}")
+    # Length first: int() of thousands of digits is slow, and refused beyond 4,300.
+    too_long = len(raw) > len(str(MAX_SEQ))
+    if too_long or not raw.isascii() or not raw.isdigit() or int(raw) > MAX_SEQ:
+        raise web.HTTPBadRequest(text=f"Last-Event-ID must be a whole number up to {MAX_SEQ}")
     return int(raw)

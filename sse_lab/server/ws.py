@@ -17,8 +17,10 @@ from aiohttp import WSMsgType, web
 from sse_lab.answers import AnswerService
 from sse_lab.feeds import Delta, End
 from sse_lab.server.auth import require_user
-from sse_lab.server.errors import error_response
+from sse_lab.server.bodies import BadJSON, parse_json
+from sse_lab.server.errors import error_response, shown
 from sse_lab.server.state import ANSWERS, OPEN_SOCKETS, SETTINGS
+from sse_lab.store import MAX_SEQ, StoreUnavailable
 
 log = logging.getLogger("sse_lab.server")
 routes = web.RouteTableDef()
@@ -69,18 +71,21 @@ class Conversation:
     async def handle(self, text: str) -> None:
         """Act on one client message; a bad one is refused with an error message, no more."""
         try:
-            message: Any = json.loads(text)
-        except json.JSONDecodeError:
-            return await self.refuse(f"not valid JSON: {USAGE}")
+            message: Any = parse_json(text)
+        except BadJSON as bad:
+            return await self.refuse(f"{bad.message}: {USAGE}")
         kind = message.get("type") if isinstance(message, dict) else None
-        if kind == "ask":
-            await self._ask(message.get("prompt"))
-        elif kind == "follow":
-            await self._follow(message.get("id"), message.get("after", 0))
-        elif kind == "stop":
-            await self._stop()
-        else:
-            await self.refuse(f"unknown message type {kind!r}: {USAGE}")
+        try:
+            if kind == "ask":
+                await self._ask(message.get("prompt"))
+            elif kind == "follow":
+                await self._follow(message.get("id"), message.get("after", 0))
+            elif kind == "stop":
+                await self._stop()
+            else:
+                await self.refuse(f"unknown message type {shown(kind)}: {USAGE}")
+        except StoreUnavailable as exc:
+            await self.refuse(str(exc))
 
     async def refuse(self, reason: str) -> None:
         """Tell the client its last message was not acted on (no `id`: no answer ends)."""
@@ -107,11 +112,13 @@ class Conversation:
             self._begin(answer.id, 0, started_here=True)
 
     async def _follow(self, answer_id: object, after: object) -> None:
-        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-            return await self.refuse('"after" must be a whole number >= 0 (the last seq seen)')
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_SEQ:
+            return await self.refuse(
+                f'"after" must be a whole number from 0 to {MAX_SEQ} (the last seq seen)'
+            )
         answer = await self._answers.store.get(answer_id) if isinstance(answer_id, str) else None
         if answer is None or answer.owner != self._user:
-            return await self.refuse(f"no answer {answer_id!r} for this user")
+            return await self.refuse(f"no answer {shown(answer_id)} for this user")
         progress = await self._answers.store.read(answer.id, after)
         if progress.behind(after):
             return await self.refuse(

@@ -56,8 +56,10 @@ function fetchStream({ stream_url: url, token }, handlers) {
   return fetchEventStream(url, { headers: authorization(token), ...handlers });
 }
 
-async function showSeenRequest(id) {
-  const response = await fetch(`/debug/requests?path=${encodeURIComponent(`/sse/${id}`)}`);
+/** The server shows each user their own requests only: ask with the same token. */
+async function showSeenRequest(id, token) {
+  const path = encodeURIComponent(`/sse/${id}`);
+  const response = await fetch(`/debug/requests?path=${path}`, { headers: authorization(token) });
   const latest = (await response.json()).at(-1);
   if (!latest) return;
   $("seen-request").textContent = `${latest.method} ${latest.url}`;
@@ -89,7 +91,7 @@ async function ask(prompt, token, client) {
   let ended = false;
   const onOpen = () => {
     setStatus("streaming");
-    showSeenRequest(id).catch(() => {}); // a view of the logs: the chat works without it
+    showSeenRequest(id, token).catch(() => {}); // a view of the logs: the chat works without it
   };
   const onEvent = ({ type, data }) => {
     const payload = JSON.parse(data);

@@ -1,0 +1,263 @@
+"""Each HTTP connection's handler: aiohttp's own, guarded against clients that misbehave.
+
+Three things happen before any middleware could see a request, in aiohttp's RequestHandler,
+so they are changed there, in a subclass:
+
+- a request aiohttp's parser refuses (a bad chunk size, Content-Length with
+  Transfer-Encoding, a 2 MB request line, NUL in a header, HTTP/9.9) reaches
+  `handle_error`, which would answer with the parser's message (quoting the request, token
+  and all) and log a traceback; here it gets the JSON error every route gives, and one line;
+- a client must send a whole request head within `head_timeout` seconds of connecting (or
+  of its first byte after a response), or it is answered 408 and closed: connections that
+  trickle their headers a byte at a time cannot pile up;
+- a connection whose descriptor lies within `fd_margin` of the process's open-file limit is
+  answered 503 and closed at once: the descriptors left keep the database, the model's
+  connections and everyone's next requests working;
+- after a stream's end, `close_if_quiet` lets the connection wait for the client's next
+  request only so long: a reader that never reads holds no socket (nor buffers) for long.
+
+Refusals come in bursts (a thousand slow clients time out together), so they are logged
+once, then counted: one line per `BurstLog.every` seconds at most.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import struct
+import sys
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from sse_lab.server.errors import error_response
+
+log = logging.getLogger("sse_lab.server")
+
+# What each kind of parser error means, in a sentence that quotes nothing of the request.
+_PARSE_ERRORS = {
+    "LineTooLong": "a request line or header is too long",
+    "BadStatusLine": "the request line is not an HTTP/1.x request line",
+    "BadHttpMethod": "the request line is not an HTTP/1.x request line",
+    "InvalidHeader": "a header is not valid",
+    "TransferEncodingError": "the chunked body is not valid",
+    "ContentLengthError": "the body does not match its Content-Length",
+}
+
+
+class BurstLog:
+    """Log the first of a burst of refusals, then how many more came, once per `every` s."""
+
+    def __init__(self, logger: logging.Logger, every: float = 10.0) -> None:
+        self._logger = logger
+        self.every = every
+        self._since: Counter[str] = Counter()
+        self._quiet: asyncio.TimerHandle | None = None
+
+    def note(self, kind: str, detail: str) -> None:
+        """One refusal of `kind` (a short phrase); `detail` goes into the log if it is the first."""
+        if self._quiet is None:
+            self._logger.warning("refused %s: %s", kind, detail)
+            self._quiet = asyncio.get_running_loop().call_later(self.every, self._report)
+        else:
+            self._since[kind] += 1
+
+    def _report(self) -> None:
+        self._quiet = None
+        if self._since:
+            counts = ", ".join(f"{n} {kind}" for kind, n in self._since.most_common())
+            self._logger.warning("refused %s more in the last %g s", counts, self.every)
+            self._since.clear()
+            self._quiet = asyncio.get_running_loop().call_later(self.every, self._report)
+
+
+def open_file_limit() -> int | None:
+    """The process's soft limit on open files (None: unlimited, or not a Unix)."""
+    if sys.platform == "win32":
+        return None
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+class Guard:
+    """What every connection's handler shares: the bounds, and the log of refusals."""
+
+    def __init__(self, head_timeout: float, fd_limit: int | None, fd_margin: int) -> None:
+        self.head_timeout = head_timeout
+        self.max_fd = None if fd_limit is None else fd_limit - fd_margin
+        self.refusals = BurstLog(log)
+
+
+def raw_error(status: int, reason: str, message: str) -> bytes:
+    """A whole JSON error response, for a connection that gets no request object."""
+    body = json.dumps({"error": message}).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+BUSY = raw_error(503, "Service Unavailable", "the server has too many connections; try again")
+TOO_SLOW = raw_error(408, "Request Timeout", "the request's headers took too long to arrive")
+
+
+class GuardedHandler(RequestHandler):
+    """aiohttp's connection handler with the guards of this module."""
+
+    def __init__(self, manager: web.Server, guard: Guard, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._guard = guard
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        max_fd = self._guard.max_fd
+        # Descriptors are handed out lowest first: this one's number is how many are open.
+        if max_fd is not None and sock is not None and sock.fileno() >= max_fd:
+            self._refuse(BUSY, "a connection near the open-file limit", f"fd {sock.fileno()}")
+            return
+        self._expect_head()
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_timer is None and not self._request_in_progress and not self._messages:
+            self._expect_head()  # the first bytes of the next request on this connection
+        super().data_received(data)
+        if self._head_timer is not None and (self._messages or self._request_in_progress):
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        super().connection_lost(exc)
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """aiohttp's hook for a request its parser refused (and for a handler's crash that no
+        middleware caught): a JSON error without the request's bytes; a traceback only for
+        the server's own faults."""
+        if request.writer.output_size > 0:  # as aiohttp: a response has begun, cut it
+            raise ConnectionError("a response was being sent; it cannot become an error")
+        if status >= 500:
+            self.log_exception("error handling a request from %s", request.remote, exc_info=exc)
+            response = error_response(status, "internal server error")
+        else:
+            kind = type(exc).__name__ if exc is not None else ""
+            sentence = _PARSE_ERRORS.get(kind, "the request is not valid HTTP/1.1")
+            self._guard.refusals.note("a malformed request", f"{sentence} ({request.remote})")
+            response = error_response(status, f"malformed request: {sentence}")
+        response.force_close()
+        return response
+
+    def close_if_quiet(self, seconds: float) -> None:
+        """Close this connection in `seconds` unless the client has sent another request on
+        it by then; abort it if the client has not even taken the last response."""
+        requests = self._request_count
+        asyncio.get_running_loop().call_later(seconds, self._close_if_quiet, requests)
+
+    def _close_if_quiet(self, requests: int) -> None:
+        transport = self.transport
+        if transport is None or self._request_count != requests or self._request_in_progress:
+            return
+        if unsent(transport):
+            transport.abort()  # frees the kernel's buffers too, not only the descriptor
+        self.force_close()
+
+    def _expect_head(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._head_timer = loop.call_later(self._guard.head_timeout, self._head_too_slow)
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._request_in_progress or self._messages:
+            return
+        timeout = self._guard.head_timeout
+        self._refuse(TOO_SLOW, "a slow client", f"no request head within {timeout:g} s")
+
+    def _refuse(self, response: bytes, kind: str, detail: str) -> None:
+        transport = self.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        self._guard.refusals.note(kind, f"{detail} ({peer[0] if peer else 'unknown'})")
+        if transport is not None:
+            transport.write(response)
+        self.force_close()
+
+
+def unsent(transport: asyncio.Transport) -> int:
+    """Bytes written to the client that it has not taken yet: in asyncio's buffer, and (on
+    Linux, SIOCOUTQ) in the kernel's send queue, which empties only as the client reads."""
+    held = transport.get_write_buffer_size()
+    sock = transport.get_extra_info("socket")
+    if sys.platform != "linux" or sock is None:
+        return held
+    import fcntl
+    import termios
+
+    try:
+        queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")  # = SIOCOUTQ
+    except OSError:
+        return held
+    return held + int(struct.unpack("i", queued)[0])
+
+
+class GuardedServer(web.Server):
+    """aiohttp's Server (the protocol factory a site listens with), making GuardedHandlers."""
+
+    def __init__(self, server: web.Server, guard: Guard) -> None:
+        # Built from the Server that AppRunner made for the app, with the same arguments.
+        super().__init__(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            **server._kwargs,
+        )
+        self._guard = guard
+
+    def __call__(self) -> RequestHandler:
+        return GuardedHandler(self, self._guard, loop=self._loop, **self._kwargs)
+
+
+class GuardedRunner(web.AppRunner):
+    """An AppRunner whose server's connections are GuardedHandlers.
+
+    `_make_server` is where AppRunner builds its Server (after the app's start-up): the one
+    place to change the handler class, which aiohttp offers no argument for.
+    """
+
+    def __init__(self, app: web.Application, guard: Guard, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self._guard = guard
+
+    async def _make_server(self) -> web.Server:
+        return GuardedServer(await super()._make_server(), self._guard)
+
+    async def setup(self) -> None:
+        """Set up as AppRunner does; then asyncio's own complaint when accept() finds no
+        descriptor left (a burst of connections can take the margin before any is
+        refused) joins the burst log instead of a traceback per accept."""
+        await super().setup()
+        loop = asyncio.get_running_loop()
+        default = loop.get_exception_handler()
+
+        def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            if context.get("message") == "socket.accept() out of system resource":
+                self._guard.refusals.note("connections, no descriptor left", "accept() failed")
+            elif default is not None:
+                default(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+        loop.set_exception_handler(handle)
