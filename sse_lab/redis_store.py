@@ -157,6 +157,7 @@ class RedisAnswerStore:
         self._tail_id: int | None = None  # CLIENT ID of the tailing connection
         self._blocked = False  # the tailing loop is waiting in XREAD BLOCK
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False  # the loops end (redis-py may turn a cancellation into an error)
 
     @classmethod
     async def connect(cls, url: str, **options: Any) -> RedisAnswerStore:
@@ -208,7 +209,7 @@ class RedisAnswerStore:
     async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
         appended = self._own.get(answer_id)
         if appended is None:
-            raise ValueError(f"{answer_id} is not being written by this process")
+            raise ValueError(f"{answer_id} has ended, or another process writes it")
         if seq != appended + 1:
             raise ValueError(f"delta {seq} of {answer_id} is out of order")
         for text in texts:
@@ -218,7 +219,7 @@ class RedisAnswerStore:
         args: list[Any] = [seq, self._retention_ms, *texts]
         if not await self._call(self._append(keys=[row, deltas], args=args)):
             self._own.pop(answer_id, None)
-            raise ValueError(f"{answer_id} has ended: no more deltas")
+            raise ValueError(f"{answer_id} has ended: no more deltas")  # ended elsewhere
         self._own[answer_id] = appended + len(texts)
 
     async def finish(
@@ -308,10 +309,10 @@ class RedisAnswerStore:
         """One XREAD BLOCK over every watched answer's stream, for the life of the store;
         between reads, ends answers whose generating process has died."""
         checked = 0.0
-        while True:
+        while not self._closing:
             try:
                 self._tail_id = await self._tail.client_id()
-                while True:
+                while not self._closing:
                     if time.monotonic() - checked > self._lease / 3:
                         await self._check_leases()
                         checked = time.monotonic()
@@ -319,6 +320,8 @@ class RedisAnswerStore:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis went away: every reader here hears it now
+                if self._closing:
+                    return
                 log.warning("tailing answers failed: %s", exc)
                 self._tail_id = None
                 for answer_id in list(self._watching):
@@ -391,7 +394,7 @@ class RedisAnswerStore:
 
     async def _keep_leases(self) -> None:
         """Renew the lease of every answer this process generates, three times per lease."""
-        while True:
+        while not self._closing:
             await asyncio.sleep(self._lease / 3)
             if not self._own:
                 continue
@@ -405,15 +408,19 @@ class RedisAnswerStore:
 
     async def _hear_ends(self) -> None:
         """Stop generating answers ended by another process; pass on ends Redis refused."""
-        while True:
+        while not self._closing:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(ENDED_CHANNEL)
-                async for message in pubsub.listen():
-                    self._heard(str(message["data"]))
+                while not self._closing:  # not pubsub.listen(), which can swallow a cancel
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._heard(str(message["data"]))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self._closing:
+                    return
                 log.warning("listening for ends failed: %s", exc)
                 await asyncio.sleep(0.5)
             finally:
@@ -433,6 +440,7 @@ class RedisAnswerStore:
     async def close(self) -> None:
         """Stop the store's tasks and close its connections; answers still running stay
         'running' in Redis, and end with an error once their lease lapses."""
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
