@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import os
-import signal
-import socket
 from dataclasses import replace
-from multiprocessing.synchronize import Event
 
 import redis
-from aiohttp import web
 
 from sse_lab.config import STORE_FORMS, TOKEN_DELAY, Settings, Upstream, check_store
 from sse_lab.launch import bind
-from sse_lab.server.app import SERVER_OPTIONS, create_app, freeze_heap
+from sse_lab.workers import serve, start_workers, wait_for
 
 
 def _token(text: str) -> tuple[str, str]:
@@ -103,60 +98,6 @@ def main(argv: list[str] | None = None) -> None:
         serve(settings, sock)
     else:
         wait_for(workers)
-
-
-def serve(settings: Settings, sock: socket.socket) -> None:
-    """Run the lab server on `sock` until interrupted."""
-    app = create_app(settings)
-    app.on_startup.append(freeze_heap)
-    web.run_app(app, sock=sock, print=None, **SERVER_OPTIONS)
-
-
-def worker(settings: Settings, host: str, port: int, listening: Event) -> None:
-    """One of several worker processes: its own socket on the shared port (SO_REUSEPORT,
-    so the kernel spreads connections over the workers), the same settings and tokens."""
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{os.getpid()}] %(message)s")
-    sock = socket.create_server((host, port), reuse_port=True)
-    listening.set()  # connections wait in its backlog until the app is up
-    serve(settings, sock)
-
-
-def start_workers(
-    settings: Settings, host: str, port: int, count: int
-) -> list[multiprocessing.process.BaseProcess]:
-    """`count` worker processes on host:port, returned once each listens there."""
-    spawn = multiprocessing.get_context("spawn")
-    started = []
-    for _ in range(count):
-        listening = spawn.Event()
-        process = spawn.Process(target=worker, args=(settings, host, port, listening))
-        process.start()
-        started.append((process, listening))
-    for process, listening in started:
-        while not listening.wait(0.1):
-            if not process.is_alive():
-                raise SystemExit(f"sse_lab: a worker could not listen on {host}:{port}")
-    return [process for process, _ in started]
-
-
-def wait_for(processes: list[multiprocessing.process.BaseProcess]) -> None:
-    """Wait for the workers; Ctrl-C or SIGTERM stops them all, each as a lone server stops."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C
-    try:
-        for process in processes:
-            process.join()
-    except KeyboardInterrupt:
-        # A Ctrl-C in the terminal reached the workers too; a second signal during their
-        # shutdown would cut it short, so only those still running after a second get one.
-        for process in processes:
-            process.join(timeout=1)
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=20)
-            if process.is_alive():
-                process.kill()
 
 
 if __name__ == "__main__":

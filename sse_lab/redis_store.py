@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -140,7 +139,9 @@ class RedisAnswerStore:
             "socket_connect_timeout": min(timeout, 2.0),
         }
         self.url = url
-        self._redis = aioredis.Redis.from_url(url, **options)
+        # One retry on a broken connection: after Redis restarted, the pool's idle
+        # connections are stale, and the first command on each must not fail for that.
+        self._redis = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
         # The tailing loop's own connection, without retries: after a reconnect, its client
         # id (which CLIENT UNBLOCK names) must be looked up again.
         self._tail = aioredis.Redis.from_url(
@@ -260,17 +261,17 @@ class RedisAnswerStore:
     async def _read(self, answer_id: str, after: int) -> tuple[Progress, bool]:
         """What is stored after `after`, and whether the answer's lease is held."""
         row, deltas, lease = _keys(answer_id)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.exists(row)
+        async with self._redis.pipeline(transaction=True) as pipe:  # one consistent view
+            pipe.hmget(row, ["status", "finish_reason", "error"])
             pipe.exists(lease)
             pipe.xrange(deltas, f"(0-{after}", "+")
             pipe.xlen(deltas)
-            exists, lease_held, entries, length = await self._call(pipe.execute())
-        if not exists:
+            (status, reason, error), lease_held, entries, length = await self._call(pipe.execute())
+        if status is None:
             raise KeyError(answer_id)
-        progress = _progress(entries, 0)
-        last_seq = length - 1 if progress.status != "running" else length  # less its end
-        return dataclasses.replace(progress, last_seq=last_seq), bool(lease_held)
+        texts = [(_seq(entry_id), fields["t"]) for entry_id, fields in entries if "t" in fields]
+        last_seq = length if status == "running" else length - 1  # the end is no delta
+        return Progress(texts, last_seq, status, reason, error), bool(lease_held)
 
     def watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
         """The answer's news after `after`, from this process's tailing loop: what is stored

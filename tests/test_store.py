@@ -57,6 +57,9 @@ async def test_finished_answers_are_read_back_with_their_end(store: AnswerStore)
     progress = await store.read(answer.id, 0)
     assert progress.deltas == [(1, "Hi")]
     assert (progress.status, progress.finish_reason, progress.last_seq) == ("done", "stop", 1)
+    for seen in (1, 2):  # a reader that has every delta, or the end too, still learns the end
+        progress = await store.read(answer.id, seen)
+        assert (progress.deltas, progress.status, progress.last_seq) == ([], "done", 1)
 
 
 async def test_the_first_end_wins(store: AnswerStore) -> None:
