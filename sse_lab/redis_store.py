@@ -54,6 +54,7 @@ log = logging.getLogger("sse_lab.redis_store")
 T = TypeVar("T")
 
 RETENTION = 7 * 24 * 3600.0  # seconds an answer is kept
+CONNECTIONS = 32  # per process, besides the tailing loop's and the pub/sub one
 LEASE = 3.0  # seconds a generating process's claim on its answer lasts unless refreshed
 WORKER_LOST = "the server process writing this answer stopped"
 STORE_LOST = "the server lost its connection to the answer store"
@@ -139,9 +140,18 @@ class RedisAnswerStore:
             "socket_connect_timeout": min(timeout, 2.0),
         }
         self.url = url
-        # One retry on a broken connection: after Redis restarted, the pool's idle
-        # connections are stale, and the first command on each must not fail for that.
-        self._redis = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **options)
+        # At most CONNECTIONS to Redis; a request beyond them waits for one (up to `timeout`
+        # s) instead of failing. One retry on a broken connection: after Redis restarted,
+        # the pool's idle connections are stale, and the first command on each must not
+        # fail for that.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=CONNECTIONS,
+            timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
+            **options,
+        )
+        self._redis = aioredis.Redis.from_pool(pool)  # closed with it
         # The tailing loop's own connection, without retries: after a reconnect, its client
         # id (which CLIENT UNBLOCK names) must be looked up again.
         self._tail = aioredis.Redis.from_url(
@@ -157,6 +167,7 @@ class RedisAnswerStore:
         self._changed = asyncio.Event()  # the watched set changed: XREAD again
         self._tail_id: int | None = None  # CLIENT ID of the tailing connection
         self._blocked = False  # the tailing loop is waiting in XREAD BLOCK
+        self._waking: asyncio.Task[None] | None = None  # a CLIENT UNBLOCK on its way
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False  # the loops end (redis-py may turn a cancellation into an error)
 
@@ -299,12 +310,15 @@ class RedisAnswerStore:
     def _rewatch(self) -> None:
         """Make the tailing loop issue its XREAD again, with the new set of streams."""
         self._changed.set()
-        if self._blocked and self._tail_id is not None:
-            asyncio.get_running_loop().create_task(self._unblock(self._tail_id))
+        if self._blocked and self._tail_id is not None and not self._waking:
+            self._waking = asyncio.get_running_loop().create_task(self._unblock(self._tail_id))
 
     async def _unblock(self, tail_id: int) -> None:
-        with contextlib.suppress(RedisError, OSError):  # the loop's timeout is the fallback
-            await self._redis.client_unblock(tail_id)
+        try:
+            with contextlib.suppress(RedisError, OSError):  # the loop's timeout is the fallback
+                await self._redis.client_unblock(tail_id)
+        finally:
+            self._waking = None
 
     async def _tail_loop(self) -> None:
         """One XREAD BLOCK over every watched answer's stream, for the life of the store;
@@ -346,6 +360,7 @@ class RedisAnswerStore:
             news: Any = await self._tail.xread(streams, block=int(self._lease * 1000 / 3))
         finally:
             self._blocked = False
+            self._waking = None  # a watcher from now on needs a wake-up of its own
         for stream, entries in news or ():
             answer_id = stream.rpartition(":")[2]
             read_from = _seq(streams[stream])
