@@ -95,6 +95,8 @@ def http_response(reads: Chunks) -> tuple[int, float, Chunks]:
             if not blank:
                 continue
             status, opened, buffer = int(head.split()[1]), at, rest
+            if status != 200:
+                return status, opened, body  # e.g. a 503: its body is no event stream
         while True:
             if size < 0:
                 line, crlf, rest = buffer.partition(b"\r\n")

@@ -54,7 +54,8 @@ log = logging.getLogger("sse_lab.redis_store")
 T = TypeVar("T")
 
 RETENTION = 7 * 24 * 3600.0  # seconds an answer is kept
-CONNECTIONS = 32  # per process, besides the tailing loop's and the pub/sub one
+CONNECTIONS = 128  # per process, besides the tailing loop's
+POOL_WAIT = 30.0  # seconds a command may wait for a free connection in a burst
 LEASE = 3.0  # seconds a generating process's claim on its answer lasts unless refreshed
 WORKER_LOST = "the server process writing this answer stopped"
 STORE_LOST = "the server lost its connection to the answer store"
@@ -140,14 +141,14 @@ class RedisAnswerStore:
             "socket_connect_timeout": min(timeout, 2.0),
         }
         self.url = url
-        # At most CONNECTIONS to Redis; a request beyond them waits for one (up to `timeout`
+        # At most CONNECTIONS to Redis; a request beyond them waits for one (up to POOL_WAIT
         # s) instead of failing. One retry on a broken connection: after Redis restarted,
         # the pool's idle connections are stale, and the first command on each must not
         # fail for that.
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=CONNECTIONS,
-            timeout=timeout,
+            timeout=POOL_WAIT,
             retry=Retry(NoBackoff(), 1),
             **options,
         )
