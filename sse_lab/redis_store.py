@@ -7,8 +7,11 @@ delta stored twice. The end is written once, by a script that checks the hash is
 running (the first end wins, whichever process ends it), and also goes into the stream as
 one last entry, so tailers on every process hear it like a delta.
 
-Per process, one task tails every watched answer with one `XREAD BLOCK` over all their
-streams; a new watcher interrupts that block (CLIENT UNBLOCK) so its stream is read at once.
+Appends do not wait for Redis: those of one turn of the event loop, from every answer this
+process generates, go in one pipeline (as SQLite groups them in one commit); `read` and
+`finish` wait for them first. Per process, one task tails every watched answer with one
+`XREAD BLOCK` over all their streams; a new watcher interrupts that block (CLIENT UNBLOCK)
+so its stream is read at once.
 
 Across processes:
 - stop: the end script publishes the answer's id; the process generating it cancels its
@@ -164,6 +167,9 @@ class RedisAnswerStore:
         self._lease = lease
         self._watching: dict[str, list[_Watching]] = {}
         self._own: dict[str, int] = {}  # answers generated here -> deltas appended so far
+        self._pending: list[tuple[str, int, Sequence[str]]] = []  # appends not yet sent
+        self._writing: asyncio.Task[None] | None = None  # sending them
+        self._failed: dict[str, Exception] = {}  # answers whose appends Redis refused
         self._ended_elsewhere: list[Callable[[str], None]] = []
         self._changed = asyncio.Event()  # the watched set changed: XREAD again
         self._tail_id: int | None = None  # CLIENT ID of the tailing connection
@@ -220,6 +226,9 @@ class RedisAnswerStore:
         return Answer(answer_id, row["owner"], row["prompt"], status, reason, error, created_at)
 
     async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
+        """Queue the deltas for the next write; see `_write`."""
+        if answer_id in self._failed:
+            raise self._failed[answer_id]
         appended = self._own.get(answer_id)
         if appended is None:
             raise ValueError(f"{answer_id} has ended, or another process writes it")
@@ -228,12 +237,34 @@ class RedisAnswerStore:
         for text in texts:
             if not text.isascii():
                 text.encode()  # a lone surrogate: refused here, as the SQLite store does
-        row, deltas, _ = _keys(answer_id)
-        args: list[Any] = [seq, self._retention_ms, *texts]
-        if not await self._call(self._append(keys=[row, deltas], args=args)):
-            self._own.pop(answer_id, None)
-            raise ValueError(f"{answer_id} has ended: no more deltas")  # ended elsewhere
         self._own[answer_id] = appended + len(texts)
+        self._pending.append((answer_id, seq, texts))
+        if self._writing is None:
+            self._writing = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        """Send the queued appends, of every answer, in one pipeline per round trip: a
+        redis-py command costs far more CPU alone than among others. A refused append makes
+        its answer's next append raise and its end an error (as with SQLite's commits)."""
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for answer_id, seq, texts in batch:
+                        keys = list(_keys(answer_id)[:2])
+                        args: list[Any] = [seq, self._retention_ms, *texts]
+                        await self._append(keys=keys, args=args, client=pipe)  # queued
+                    try:
+                        results = await self._call(pipe.execute(raise_on_error=False))
+                    except StoreUnavailable as exc:
+                        results = [exc] * len(batch)
+                for (answer_id, _, _), result in zip(batch, results, strict=True):
+                    if isinstance(result, Exception):
+                        self._failed[answer_id] = StoreUnavailable(str(result))
+                    elif not result:  # ended by another process meanwhile
+                        self._failed[answer_id] = ValueError(f"{answer_id} has ended")
+        finally:
+            self._writing = None
 
     async def finish(
         self, answer_id: str, status: Status, finish_reason: str | None, error: str | None = None
@@ -251,7 +282,11 @@ class RedisAnswerStore:
         """The end script; if Redis refuses it, this process's readers and (if Redis still
         passes messages) every other's are told an error end that is not stored."""
         if not lapsed_only:
+            await self._sent()  # its deltas come before its end
             self._own.pop(answer_id, None)  # no more lease refreshes
+            failure = self._failed.pop(answer_id, None)
+            if isinstance(failure, StoreUnavailable):
+                status, finish_reason, error = "error", None, f"{STORE_ERROR}: {failure}"
         args: list[Any] = [status, finish_reason or "", error or "", self._retention_ms]
         args += ["1" if lapsed_only else "0", ENDED_CHANNEL, answer_id]
         try:
@@ -263,7 +298,14 @@ class RedisAnswerStore:
                 await self._redis.publish(ENDED_CHANNEL, f"!{answer_id} {message}")
             raise
 
+    async def _sent(self) -> None:
+        """Wait until the appends queued so far have been sent."""
+        while self._writing is not None:
+            await asyncio.shield(self._writing)
+
     async def read(self, answer_id: str, after: int) -> Progress:
+        if answer_id in self._own:
+            await self._sent()  # a reader sees what was appended before it asked
         progress, lease_held = await self._read(answer_id, after)
         if progress.status == "running" and not lease_held and answer_id not in self._own:
             await self._end(answer_id, "error", None, WORKER_LOST, lapsed_only=True)
@@ -457,6 +499,8 @@ class RedisAnswerStore:
     async def close(self) -> None:
         """Stop the store's tasks and close its connections; answers still running stay
         'running' in Redis, and end with an error once their lease lapses."""
+        with contextlib.suppress(Exception):
+            await self._sent()
         self._closing = True
         for task in self._tasks:
             task.cancel()
