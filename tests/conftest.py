@@ -100,7 +100,7 @@ def load_solution(name: str) -> ModuleType:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def shared_redis() -> Iterator[RedisServer]:
     """One real redis-server for the run; answers have random ids, so tests share it. Missing:
     a failure in CI, a loud skip elsewhere."""
     try:
@@ -111,3 +111,12 @@ def redis_server() -> Iterator[RedisServer]:
         pytest.skip(f"REDIS TESTS SKIPPED: {exc}")
     with server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def redis_server(shared_redis: RedisServer) -> RedisServer:
+    """The shared redis-server, started again (same port and data) if a test stopped every
+    program the lab runs (`stop_all()`)."""
+    if not shared_redis.running:
+        shared_redis.resume()
+    return shared_redis

@@ -49,8 +49,9 @@ class RedisServer:
             self._process = None
 
     def resume(self) -> None:
-        """Start it again on the same port and data after `pause()`."""
-        if self._process is None:
+        """Start it again on the same port and data after `pause()` (or after its process
+        was stopped some other way, e.g. by `stop_all()`)."""
+        if not self.running:
             self._process = _run(self.port, self.data_dir)
 
     def restart(self) -> None:
