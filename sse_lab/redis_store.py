@@ -169,6 +169,8 @@ class RedisAnswerStore:
         self._own: dict[str, int] = {}  # answers generated here -> deltas appended so far
         self._pending: list[tuple[str, int, Sequence[str]]] = []  # appends not yet sent
         self._writing: asyncio.Task[None] | None = None  # sending them
+        self._queued: asyncio.Future[None] | None = None  # done once `_pending` is sent
+        self._sending: asyncio.Future[None] | None = None  # done once the batch in flight is
         self._failed: dict[str, Exception] = {}  # answers whose appends Redis refused
         self._ended_elsewhere: list[Callable[[str], None]] = []
         self._changed = asyncio.Event()  # the watched set changed: XREAD again
@@ -238,6 +240,8 @@ class RedisAnswerStore:
             if not text.isascii():
                 text.encode()  # a lone surrogate: refused here, as the SQLite store does
         self._own[answer_id] = appended + len(texts)
+        if not self._pending:
+            self._queued = asyncio.get_running_loop().create_future()
         self._pending.append((answer_id, seq, texts))
         if self._writing is None:
             self._writing = asyncio.get_running_loop().create_task(self._write())
@@ -249,6 +253,7 @@ class RedisAnswerStore:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
+                self._sending, self._queued = self._queued, None
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for answer_id, seq, texts in batch:
                         keys = list(_keys(answer_id)[:2])
@@ -263,8 +268,14 @@ class RedisAnswerStore:
                         self._failed[answer_id] = StoreUnavailable(str(result))
                     elif not result:  # ended by another process meanwhile
                         self._failed[answer_id] = ValueError(f"{answer_id} has ended")
+                if self._sending is not None:
+                    self._sending.set_result(None)
         finally:
             self._writing = None
+            for waiting in (self._sending, self._queued):  # cancelled: nobody waits for ever
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(None)
+            self._sending = self._queued = None
 
     async def finish(
         self, answer_id: str, status: Status, finish_reason: str | None, error: str | None = None
@@ -299,9 +310,11 @@ class RedisAnswerStore:
             raise
 
     async def _sent(self) -> None:
-        """Wait until the appends queued so far have been sent."""
-        while self._writing is not None:
-            await asyncio.shield(self._writing)
+        """Wait until the appends queued so far have been sent (not those queued later: under
+        a steady stream of appends the writing never stops)."""
+        waiting = self._queued or self._sending
+        if waiting is not None:
+            await asyncio.shield(waiting)
 
     async def read(self, answer_id: str, after: int) -> Progress:
         if answer_id in self._own:
