@@ -15,6 +15,8 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from sse_lab.launch import LabServer, start_server
+from sse_lab.services.process import MissingProgram
+from sse_lab.services.redis import RedisServer, start_redis
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 
@@ -95,3 +97,26 @@ def load_solution(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def shared_redis() -> Iterator[RedisServer]:
+    """One real redis-server for the run; answers have random ids, so tests share it. Missing:
+    a failure in CI, a loud skip elsewhere."""
+    try:
+        server = start_redis()
+    except MissingProgram as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exc}; CI must run the Redis tests", pytrace=False)
+        pytest.skip(f"REDIS TESTS SKIPPED: {exc}")
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def redis_server(shared_redis: RedisServer) -> RedisServer:
+    """The shared redis-server, started again (same port and data) if a test stopped every
+    program the lab runs (`stop_all()`)."""
+    if not shared_redis.running:
+        shared_redis.resume()
+    return shared_redis

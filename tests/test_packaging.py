@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # What a pip extra of pyproject.toml brings, which environment.yml names as a package.
 EXTRAS = {"openai[aiohttp]": "httpx-aiohttp>=0.1.8"}
+# PyPI names conda-forge spells otherwise.
+CONDA_NAMES = {"redis": "redis-py"}
 
 
 def normalized(requirement: str) -> str:
@@ -26,7 +28,8 @@ def normalized(requirement: str) -> str:
     no comment, no extras)."""
     requirement = requirement.split("#")[0]
     name, bound = re.match(r"\s*([A-Za-z0-9_.-]+)(?:\[.*\])?\s*(.*)", requirement).groups()  # type: ignore[union-attr]
-    return re.sub(r"[-_.]+", "-", name).lower() + bound.replace(" ", "")
+    name = re.sub(r"[-_.]+", "-", name).lower()
+    return CONDA_NAMES.get(name, name) + bound.replace(" ", "")
 
 
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -68,9 +71,7 @@ def make_dry_run(target: str) -> str:
     ).stdout
 
 
-def test_make_lab_installs_the_lab_extra_only_and_make_test_adds_test_and_bench() -> (
-    None
-):
+def test_make_lab_installs_the_lab_extra_only_and_make_test_adds_test_and_bench() -> None:
     lab, test = make_dry_run("lab"), make_dry_run("test")
     assert re.findall(r"pip install .*-e '(\S+)'", lab) == [".[lab]"]
     assert re.findall(r"pip install .*-e '(\S+)'", test) == [".[lab]", ".[lab,test,bench]"]

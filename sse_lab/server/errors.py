@@ -36,9 +36,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")
         }
         return error_response(exc.status, _sentence(exc), **headers)
-    except StoreUnavailable as exc:  # not a bug here: the database is locked, read-only...
+    except StoreUnavailable as exc:  # the database locked or read-only, Redis away: not a bug
         log.warning("%s %s: %s", request.method, request.path, exc)
-        return error_response(503, str(exc), **{"Retry-After": "1"})
+        message = f"the answer store is unavailable right now ({exc}); try again shortly"
+        return error_response(503, message, **{"Retry-After": "1"})
     except ConnectionResetError:
         # The client left before its response began (nginx logs this as 499): not a bug.
         return web.Response(status=499, reason="Client Closed Request")
