@@ -9,12 +9,12 @@ Without nginx, a check says in one line how to install it.
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Callable
 from typing import Final
 
 import aiohttp
 
+from sse_lab import exercises
 from sse_lab.exercises import verdict
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
@@ -140,9 +140,7 @@ async def _run(
 ) -> tuple[object, str | None]:
     """The learner's function's result (awaited if async, within the time limit), or a problem."""
     try:
-        result = function(*args)
-        if inspect.isawaitable(result):
-            result = await asyncio.wait_for(result, _TIMEOUT)
+        result = await asyncio.wait_for(exercises.call(function, *args), _TIMEOUT)
     except TimeoutError:
         return None, f"{call} did not return within {_TIMEOUT:.0f} s: stop at the `done` event"
     except aiohttp.ClientPayloadError:
