@@ -104,6 +104,7 @@ http {{
             proxy_pass http://lab;
             proxy_http_version {upstream_http};
             proxy_set_header Host $http_host;
+            add_header X-Upstream $upstream_addr always;  # which upstream answered
             proxy_buffering {"on" if buffering else "off"};{ignore}
             proxy_read_timeout {round(read_timeout * 1000)}ms;
             gzip {"on" if gzip else "off"};
