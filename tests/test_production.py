@@ -119,7 +119,9 @@ async def test_nginx_passes_deltas_on_as_they_come_only_unbuffered(
         assert arrivals[-1] - arrivals[0] < generation / 4
 
 
-async def test_gzip_compresses_the_event_stream_and_nginx_names_the_upstream(lab: LabServer) -> None:
+async def test_gzip_compresses_the_event_stream_and_nginx_names_the_upstream(
+    lab: LabServer,
+) -> None:
     with nginx(lab.url, gzip=True) as proxy:
         stream_url = await ask(proxy.url, lab)
         async with (
