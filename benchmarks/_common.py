@@ -50,6 +50,12 @@ ServerFactory = Callable[..., web.AppRunner]
 Chunks = list[tuple[float, bytes]]  # (time.monotonic() on arrival, bytes)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time process `pid` has used so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def raise_fd_limit() -> int:
     """Lift the soft limit on open files to the hard one; thousands of sockets need it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -124,8 +130,7 @@ class ServerProcess:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time the server process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
     def stop(self) -> None:
         """Ask the server to clean up and exit; kill it if it has not within 30 s."""

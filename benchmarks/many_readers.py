@@ -28,6 +28,7 @@ from _common import (
     Chunks,
     ServerProcess,
     client_session,
+    cpu_seconds,
     lab_runner,
     machine_note,
     new_answer,
@@ -37,6 +38,8 @@ from _common import (
     read_chunks,
     timed_events,
 )
+
+from sse_lab.services.redis import start_redis
 
 PACE = 0.02  # seconds per token of the built-in model
 READER_PROCESSES = 2
@@ -92,6 +95,8 @@ def http_response(reads: Chunks) -> tuple[int, float, Chunks]:
             if not blank:
                 continue
             status, opened, buffer = int(head.split()[1]), at, rest
+            if status != 200:
+                return status, opened, body  # e.g. a 503: its body is no event stream
         while True:
             if size < 0:
                 line, crlf, rest = buffer.partition(b"\r\n")
@@ -142,9 +147,9 @@ class Readers:
         self.readings: list[Reading] = []
         self.transports: list[asyncio.BaseTransport] = []
 
-    async def answer(self, url: str, prompt: str, times: list[float]) -> None:
+    async def answer(self, url: str, prompt: str, times: list[float], read_at: list[str]) -> None:
         """Create an answer on the server at `url` at the first of `times`, and read it
-        there with a stream from each."""
+        with a stream from each, the j-th on server `read_at[j mod len(read_at)]`."""
         await asyncio.sleep(max(0.0, times[0] - time.monotonic()))
         try:
             answer = await new_answer(self.session, url, prompt)
@@ -154,7 +159,8 @@ class Readers:
         posted = time.monotonic()
         readings = [Reading(answer, posted, sent=at) for at in times]
         self.readings += readings
-        await asyncio.gather(*(self.read(url, r) for r in readings))
+        urls = (read_at[j % len(read_at)] for j in range(len(readings)))
+        await asyncio.gather(*(self.read(u, r) for u, r in zip(urls, readings, strict=False)))
 
     async def read(self, url: str, reading: Reading) -> None:
         """Open the stream at `reading.sent` (or at once, if that has passed) and read it."""
@@ -182,13 +188,19 @@ class Readers:
 
 
 async def read_share(
-    urls: list[str], row: tuple[int, int], answers: list[int], start_at: float, limit: float
+    urls: list[str],
+    row: tuple[int, int],
+    answers: list[int],
+    start_at: float,
+    limit: float,
+    spread: bool = False,
 ) -> tuple[list[Reading], float, float]:
     """Run this process's `answers` (their numbers in the `row`: answers x readers each)
     until done or `limit` s: the readings, the CPU seconds used, and when the last stream
     ended. Reader k of the row (answer n's j-th: k = n x readers + j) starts at
     `start_at` + k x RAMP / (all readers of the row); answer n is on server n mod len(urls),
-    as a proxy routing by answer would send it and its readers there."""
+    as a proxy routing by answer would send it and its readers there; `spread` (a shared
+    store): its j-th reader on server (n + j) mod len(urls) instead."""
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
     cpu = time.process_time()
     per_answer = row[1]
@@ -200,7 +212,9 @@ async def read_share(
             first = n * per_answer
             times = [start_at + (first + j) * step for j in range(per_answer)]
             prompt = LONG_PROMPTS[n % len(LONG_PROMPTS)]
-            work.append(readers.answer(urls[n % len(urls)], prompt, times))
+            home = n % len(urls)
+            read_at = urls[home:] + urls[:home] if spread else [urls[home]]
+            work.append(readers.answer(urls[home], prompt, times, read_at))
         try:
             async with asyncio.timeout(limit):
                 await asyncio.gather(*work)
@@ -221,9 +235,10 @@ def reader_process(
     answers: list[int],
     start_at: float,
     limit: float,
+    spread: bool,
 ) -> None:
     raise_fd_limit()
-    pipe.send(asyncio.run(read_share(urls, row, answers, start_at, limit)))
+    pipe.send(asyncio.run(read_share(urls, row, answers, start_at, limit, spread)))
     pipe.close()
 
 
@@ -353,15 +368,23 @@ def token_interval(posted: float, arrivals: dict[int, float]) -> float:
 
 
 def run_row(
-    answers: int, per_answer: int, limit: float, model: ServerProcess | None, workers: int = 1
+    answers: int,
+    per_answer: int,
+    limit: float,
+    model: ServerProcess | None,
+    workers: int = 1,
+    redis: bool = False,
 ) -> Outcome:
-    """Fresh servers (`workers` processes, each with its own database), their model on
-    `model`'s /v1 (None: each its own); `answers` x `per_answer` readers over the reader
-    processes. CPU and memory are the servers' together."""
+    """Fresh servers (`workers` processes, each with its own database, or with `redis` all
+    on one fresh redis-server), their model on `model`'s /v1 (None: each its own);
+    `answers` x `per_answer` readers over the reader processes. CPU and memory are the
+    servers' together (and the redis-server's CPU)."""
     context = multiprocessing.get_context("spawn")
     with contextlib.ExitStack() as stack:
+        store = stack.enter_context(start_redis()) if redis else None
+        changes = {**SERVER, "store": store.url} if store else SERVER
         servers = [
-            stack.enter_context(ServerProcess(lab_runner, SERVER, model.url if model else ""))
+            stack.enter_context(ServerProcess(lab_runner, changes, model.url if model else ""))
             for _ in range(workers)
         ]
         urls = [server.url for server in servers]
@@ -373,7 +396,7 @@ def run_row(
         for i in range(READER_PROCESSES):
             share = list(range(i, answers, READER_PROCESSES))
             ours, theirs = context.Pipe()
-            args = (theirs, urls, (answers, per_answer), share, start, limit)
+            args = (theirs, urls, (answers, per_answer), share, start, limit, redis)
             processes.append(context.Process(target=reader_process, args=args, daemon=True))
             processes[-1].start()
             theirs.close()
@@ -381,10 +404,13 @@ def run_row(
         measured = servers if model is None else [*servers, model]
         time.sleep(max(0.0, start - time.monotonic()))
         cpu = [p.cpu_seconds() for p in measured]
+        store_cpu = cpu_seconds(store.pid or 0) if store else 0.0
         results = [pipe.recv() if pipe.poll(limit + 60) else ([], 0.0, start) for pipe in pipes]
         seconds = max(ended for _, _, ended in results) - start
         # Idle since the streams ended.
         used = [p.cpu_seconds() - c for p, c in zip(measured, cpu, strict=True)]
+        if store:
+            used[0] += cpu_seconds(store.pid or 0) - store_cpu  # counted as the servers' own
         peak = sum(server.status_kib("VmHWM") for server in servers)
         for process in processes:
             process.join(10)
@@ -485,7 +511,11 @@ arrangement: server = the lab app in its own spawned process (as `python -m sse_
 --workers N: N server processes per row, each with its own database; answer n is created
   on process n mod N and its readers read it there, as a proxy that routes each answer's
   requests to the process holding it would send them. srv CPU and memory are then those
-  of all N together (srv CPU can pass 100%)."""
+  of all N together (srv CPU can pass 100%).
+--redis: the servers share one fresh redis-server per row (the Redis answer store); answer
+  n is still created on process n mod N, but its j-th reader reads it on process
+  (n + j) mod N, as a proxy that knows nothing of answers would spread them. srv CPU then
+  includes the redis-server's."""
 
 OWN_PROCESS = "Model in its own process (the headline): the server does only the SSE side"
 SAME_PROCESS = "Model in the same process: the server's event loop also generates every answer"
@@ -544,6 +574,11 @@ def main() -> None:
         " routing by answer would send them)",
     )
     cli.add_argument(
+        "--redis",
+        action="store_true",
+        help="the servers share their answers through one redis-server; readers spread over them",
+    )
+    cli.add_argument(
         "--over-time",
         type=float,
         default=0.0,
@@ -555,13 +590,14 @@ def main() -> None:
     raise_fd_limit()
     print(f"{readers} readers, model pace {PACE * 1000:.0f} ms per token; {machine_note()}\n")
     workers = f", {args.workers} server processes" if args.workers > 1 else ""
+    workers += " on one Redis" if args.redis else ""
     shapes = [(1, 1), *((readers // n, n) for n in args.per_answer)]
     if args.arrangement != "same":
         with ServerProcess(lab_runner, MODEL) as model:
-            own = [run_row(a, n, args.limit, model, args.workers) for a, n in shapes]
+            own = [run_row(a, n, args.limit, model, args.workers, args.redis) for a, n in shapes]
         print_outcomes(OWN_PROCESS + workers, own, args.over_time)
     if args.arrangement != "own":
-        same = [run_row(a, n, args.limit, None, args.workers) for a, n in shapes]
+        same = [run_row(a, n, args.limit, None, args.workers, args.redis) for a, n in shapes]
         print_outcomes(SAME_PROCESS + workers, same, args.over_time)
     print(
         NOTES.format(

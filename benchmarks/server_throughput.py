@@ -4,13 +4,15 @@ Side by side in one run, each server in a process of its own, read in turn by on
 - bare: a bare aiohttp handler writing the very same bytes, one `response.write()` per event;
 - replay: `GET /sse/{id}` of finished answers, read back from SQLite;
 - live: `POST /new` then `GET /sse/{id}` while the built-in model (pace 0) writes the answer.
-Every mode reads the same long answers; the goal: ours >= 0.8x bare.
+Every mode reads the same long answers; the goal: ours >= 0.8x bare. With --redis, replay and
+live also on the Redis store (a redis-server of its own), in the same rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +28,7 @@ from _common import (
     answer_events,
     bare_runner,
     client_session,
+    cpu_seconds,
     lab_runner,
     machine_note,
     median,
@@ -37,6 +40,7 @@ from _common import (
 from aiohttp import web
 
 from sse_lab.model import answer_tokens
+from sse_lab.services.redis import start_redis
 
 Reader = Callable[[int], Awaitable[bytes]]  # answer number -> the stream's body
 
@@ -64,6 +68,8 @@ class Mode:
 
     server: ServerProcess
     read: Reader
+    store_pid: int = 0  # a redis-server this mode's reads use, whose CPU is counted too
+    store_cpu: float = 0.0
     events: list[int] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     server_cpu: list[float] = field(default_factory=list)
@@ -81,9 +87,12 @@ class Mode:
     async def timed_read(self, n: int) -> bytes:
         """Read answer n, adding its events, wall time and client CPU to this round."""
         start, cpu = time.monotonic(), time.process_time()
+        store_cpu = cpu_seconds(self.store_pid) if self.store_pid else 0.0
         body = await self.read(n)
         self.seconds[-1] += time.monotonic() - start
         self.client_cpu[-1] += time.process_time() - cpu
+        if self.store_pid:
+            self.store_cpu += cpu_seconds(self.store_pid) - store_cpu
         self.events[-1] += body.count(b"\n\n")
         return body
 
@@ -91,6 +100,7 @@ class Mode:
         """Drop the rounds so far (the warm-up)."""
         for totals in (self.events, self.seconds, self.server_cpu, self.client_cpu):
             totals.clear()
+        self.store_cpu = 0.0
 
     def rate(self) -> float:
         """The median round's events per second."""
@@ -114,58 +124,74 @@ class Mode:
         ]
 
 
-async def run(rounds: int, answers: int) -> dict[str, Mode]:
+async def run(rounds: int, answers: int, redis: bool) -> dict[str, Mode]:
     prompts = list(islice(cycle(LONG_PROMPTS), answers))
     expected = [b"".join(answer_events(answer_tokens(p))) for p in prompts]
-    with tempfile.TemporaryDirectory(prefix="sse-bench-") as scratch:
-        # Two lab servers on one SQLite file: one generates, the other replays what is stored.
-        lab = {"token_delay": 0.0, "db_path": str(Path(scratch, "answers.db"))}
-        with (
-            ServerProcess(lab_runner, lab) as live_server,
-            ServerProcess(lab_runner, lab) as replay_server,
-            ServerProcess(bare_answers, prompts) as bare_server,
-        ):
-            async with client_session(connections=1) as session:
-                return await read_rounds(
-                    session, live_server, replay_server, bare_server, prompts, expected, rounds
-                )
+    with (
+        tempfile.TemporaryDirectory(prefix="sse-bench-") as scratch,
+        contextlib.ExitStack() as stack,
+    ):
+
+        def server(factory: Callable[..., web.AppRunner], *args: object) -> ServerProcess:
+            return stack.enter_context(ServerProcess(factory, *args))
+
+        # Two lab servers on one store: one generates, the other replays what is stored.
+        sqlite = {"token_delay": 0.0, "db_path": str(Path(scratch, "answers.db"))}
+        servers = {"": (server(lab_runner, sqlite), server(lab_runner, sqlite))}
+        bare = server(bare_answers, prompts)
+        if redis:
+            store = stack.enter_context(start_redis())
+            shared = {"token_delay": 0.0, "store": store.url}
+            servers[" redis"] = (server(lab_runner, shared), server(lab_runner, shared))
+        async with client_session(connections=1) as session:
+            modes = pair(session, "", *servers[""], prompts)
+            modes["bare"] = Mode(bare, bare_reader(session, bare))
+            if redis:
+                for name, mode in pair(session, " redis", *servers[" redis"], prompts).items():
+                    mode.store_pid = store.pid or 0
+                    modes[name] = mode
+            return await read_rounds(modes, prompts, expected, rounds)
 
 
-async def read_rounds(
+async def get(session: aiohttp.ClientSession, url: str) -> bytes:
+    async with session.get(url, headers=AUTH) as response:
+        response.raise_for_status()
+        return b"".join(chunk for _, chunk in await read_chunks(response))
+
+
+def pair(
     session: aiohttp.ClientSession,
+    store: str,
     live_server: ServerProcess,
     replay_server: ServerProcess,
-    bare_server: ServerProcess,
     prompts: list[str],
-    expected: list[bytes],
-    rounds: int,
 ) -> dict[str, Mode]:
-    """Each round reads every answer three ways in turn, so that a busy moment of the
-    machine hits all three alike."""
-    ids: list[str] = []
-
-    async def get(url: str) -> bytes:
-        async with session.get(url, headers=AUTH) as response:
-            response.raise_for_status()
-            return b"".join(chunk for _, chunk in await read_chunks(response))
+    """The live and replay modes on one store, in this order: replay reads the answer live
+    has just written."""
+    ids = [""] * len(prompts)
 
     async def live(n: int) -> bytes:
         ids[n] = await new_answer(session, live_server.url, prompts[n])
-        return await get(f"{live_server.url}/sse/{ids[n]}")
+        return await get(session, f"{live_server.url}/sse/{ids[n]}")
 
     async def replay(n: int) -> bytes:
-        return await get(f"{replay_server.url}/sse/{ids[n]}")
+        return await get(session, f"{replay_server.url}/sse/{ids[n]}")
 
+    return {f"live{store}": Mode(live_server, live), f"replay{store}": Mode(replay_server, replay)}
+
+
+def bare_reader(session: aiohttp.ClientSession, bare_server: ServerProcess) -> Reader:
     async def bare(n: int) -> bytes:
-        return await get(f"{bare_server.url}/bare/{n}")
+        return await get(session, f"{bare_server.url}/bare/{n}")
 
-    # In this order: replay reads the answer live has just written.
-    modes = {
-        "live": Mode(live_server, live),
-        "replay": Mode(replay_server, replay),
-        "bare": Mode(bare_server, bare),
-    }
-    ids += [""] * len(prompts)
+    return bare
+
+
+async def read_rounds(
+    modes: dict[str, Mode], prompts: list[str], expected: list[bytes], rounds: int
+) -> dict[str, Mode]:
+    """Each round reads every answer every way in turn, so that a busy moment of the
+    machine hits all alike."""
     for round_ in range(rounds + 1):  # round 0 warms up and is not counted
         for mode in modes.values():
             mode.start_round()
@@ -199,14 +225,26 @@ def report(modes: dict[str, Mode], rounds: int, answers: int) -> None:
         modes["replay"].row("GET /sse/{id} replay (SQLite)", bare),
         modes["live"].row("POST /new + GET /sse/{id} live", bare),
     ]
+    if "live redis" in modes:
+        rows.append(modes["replay redis"].row("GET /sse/{id} replay (Redis)", bare))
+        rows.append(modes["live redis"].row("POST /new + GET /sse/{id} live (Redis)", bare))
     print_table(columns, rows)
     print()
-    for name in ("replay", "live"):
+    for name in [n for n in modes if n != "bare"]:
         mode = modes[name]
         print(
             f"{name} vs bare: {mode.rate() / bare.rate():.2f}x by events/s, "
             f"{bare.cpu_per_event() / mode.cpu_per_event():.2f}x by server CPU (goal: >= 0.80x)"
         )
+    for store in ("replay", "live"):
+        if (redis := modes.get(f"{store} redis")) is not None:
+            own = redis.store_cpu / sum(redis.events)
+            print(
+                f"{store}: Redis against SQLite, server µs/event "
+                f"{redis.cpu_per_event() * 1e6:.1f} / {modes[store].cpu_per_event() * 1e6:.1f}"
+                f" = {redis.cpu_per_event() / modes[store].cpu_per_event():.2f}x;"
+                f" redis-server itself {own * 1e6:.1f} µs/event"
+            )
     print(NOTES)
 
 
@@ -231,9 +269,12 @@ def main() -> None:
     cli.add_argument("--quick", action="store_true", help="a short run: 1 round of 12 answers")
     cli.add_argument("--rounds", type=int, default=5)
     cli.add_argument("--answers", type=int, default=60, help="answers per round (~200 events each)")
+    cli.add_argument(
+        "--redis", action="store_true", help="replay and live on a Redis store too (redis-server)"
+    )
     args = cli.parse_args()
     rounds, answers = (1, 12) if args.quick else (max(1, args.rounds), max(1, args.answers))
-    modes = asyncio.run(asyncio.wait_for(run(rounds, answers), timeout=600))
+    modes = asyncio.run(asyncio.wait_for(run(rounds, answers, args.redis), timeout=900))
     report(modes, rounds, answers)
 
 

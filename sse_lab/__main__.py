@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from dataclasses import replace
 
-from aiohttp import web
+import redis
 
-from sse_lab.config import TOKEN_DELAY, Settings, Upstream
+from sse_lab.config import STORE_FORMS, TOKEN_DELAY, Settings, Upstream, check_store
 from sse_lab.launch import bind
-from sse_lab.server.app import SERVER_OPTIONS, create_app, freeze_heap
+from sse_lab.workers import serve, start_workers, wait_for
 
 
 def _token(text: str) -> tuple[str, str]:
@@ -18,6 +19,15 @@ def _token(text: str) -> tuple[str, str]:
     if not sep or not name or not token:
         raise argparse.ArgumentTypeError(f"expected NAME=TOKEN, got {text!r}")
     return name, token
+
+
+def _store(text: str) -> str:
+    if not text:
+        return ""  # the SQLite file of --db
+    try:
+        return check_store(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,28 +40,64 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serve.add_argument("--token", type=_token, action="append", metavar="NAME=TOKEN", default=[])
     serve.add_argument("--db", default="sse_lab.db", help="SQLite file for the answers")
     serve.add_argument(
+        "--store",
+        type=_store,
+        default=os.environ.get("SSE_LAB_STORE", ""),
+        metavar="redis://HOST:PORT/DB",
+        help=f"keep the answers in Redis instead, shared by workers: {STORE_FORMS}"
+        " (default: $SSE_LAB_STORE)",
+    )
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes on the port (needs --store)"
+    )
+    serve.add_argument(
         "--token-delay", type=float, default=TOKEN_DELAY, help="built-in model pace, s"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --store's default, $SSE_LAB_STORE, is checked too
+    if args.workers < 1:
+        serve.error("--workers must be 1 or more")
+    if args.workers > 1 and not args.store:
+        serve.error("--workers N needs --store redis://...: workers share answers through Redis")
+    return args
+
+
+def reachable(url: str) -> None:
+    """Exit with one line naming `url` unless a Redis answers there."""
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
+    except (redis.RedisError, OSError) as exc:
+        raise SystemExit(f"sse_lab: cannot reach the answer store at {url}: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> None:
     """Serve until interrupted; print the URL and the tokens it accepts."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    settings = Settings(db_path=args.db, upstream=Upstream.from_env(), token_delay=args.token_delay)
+    upstream = Upstream.from_env()
+    settings = Settings(
+        db_path=args.db, store=args.store, upstream=upstream, token_delay=args.token_delay
+    )
     if args.token:
         settings = replace(settings, users=dict(args.token))
+    if args.store:
+        reachable(args.store)
     sock, url, settings = bind(settings, args.host, args.port)
+    if args.workers > 1:  # the workers listen on the port, each with a socket of its own
+        port = sock.getsockname()[1]
+        sock.close()
+        workers = start_workers(settings, args.host, port, args.workers)
     model = settings.upstream.model
     where = "built in" if settings.upstream.base_url == f"{url}/v1" else settings.upstream.base_url
-    print(f"SSE Lab serving on {url}  (model {model}, {where}; answers in {args.db})")
+    answers = args.store or args.db
+    several = f", {args.workers} worker processes" if args.workers > 1 else ""
+    print(f"SSE Lab serving on {url}  (model {model}, {where}; answers in {answers}{several})")
     for user, token in settings.users.items():
         print(f"  user {user}: Authorization: Bearer {token}  (chat page: {url}/#token={token})")
     print("Ctrl-C stops it.", flush=True)
-    app = create_app(settings)
-    app.on_startup.append(freeze_heap)
-    web.run_app(app, sock=sock, print=None, **SERVER_OPTIONS)
+    if args.workers == 1:
+        serve(settings, sock)
+    else:
+        wait_for(workers)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,8 @@ from sse_lab.config import Upstream
 from sse_lab.feeds import Batch, Feed, Sink, Subscription
 from sse_lab.sse import EventStreamParser
 from sse_lab.store import Answer, AnswerStore, Progress, Status
+
+log = logging.getLogger("sse_lab.answers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class AnswerService:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._feeds: dict[str, Feed] = {}
         self._heartbeat = heartbeat
+        store.on_ended_elsewhere(self._stopped_elsewhere)
 
     async def start(self, owner: str, prompt: str) -> Answer:
         """Store the prompt and start generating its answer in the background."""
@@ -70,6 +74,12 @@ class AnswerService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         return await self.store.finish(answer_id, "done", "stopped")
+
+    def _stopped_elsewhere(self, answer_id: str) -> None:
+        """Another process ended this answer (a stop sent to another worker): stop writing it."""
+        task = self._tasks.get(answer_id)
+        if task is not None:
+            task.cancel()
 
     @property
     def running(self) -> int:
@@ -151,17 +161,28 @@ class AnswerService:
         return feed
 
     async def close(self) -> None:
-        """Cancel every running answer (they end as errors), let their readers have the end,
-        and close the upstream client. Safe to call more than once."""
+        """Cancel every answer this process generates (they end as errors), let their readers
+        have the end, and close the upstream client. Safe to call more than once. Readers of
+        answers that another process generates (a shared store) are left to the server's
+        shutdown: their streams close without an end, and they resume on another worker."""
         tasks = dict(self._tasks)
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
-        feeds = dict(self._feeds)
-        for answer_id in tasks.keys() | feeds.keys():
-            await self.store.finish(answer_id, "error", None, "the server stopped")
-        await asyncio.gather(*(feed.ended for feed in feeds.values()), return_exceptions=True)
+        ending = [feed.ended for answer_id, feed in self._feeds.items() if answer_id in tasks]
+        for answer_id in tasks:
+            await self._end(answer_id, "error", None, "the server stopped")
+        await asyncio.gather(*ending, return_exceptions=True)
         await self._client.close()
+
+    async def _end(
+        self, answer_id: str, status: Status, reason: str | None, error: str | None
+    ) -> None:
+        """`store.finish`, its failure logged: the store has told the readers it could."""
+        try:
+            await self.store.finish(answer_id, status, reason, error)
+        except Exception:
+            log.exception("could not store the end of answer %s", answer_id)
 
     async def _generate(self, answer_id: str, prompt: str) -> None:
         seq = 0
@@ -196,7 +217,7 @@ class AnswerService:
             status, reason, error = "error", None, f"the model failed: {failure(exc)}"
         except Exception as exc:  # an answer must end, whatever broke
             status, reason, error = "error", None, f"the answer failed: {type(exc).__name__}"
-        await self.store.finish(answer_id, status, reason, error)
+        await self._end(answer_id, status, reason, error)
 
 
 def failure(exc: Exception) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 TOKEN_DELAY = 0.03  # seconds between the built-in model's tokens: the pace of a real LLM
+STORE_FORMS = "redis://HOST[:PORT][/DB], e.g. redis://127.0.0.1:6379/0 (none: the SQLite file)"
 
 
 def demo_tokens() -> dict[str, str]:
@@ -35,12 +37,30 @@ class Upstream:
         )
 
 
+def check_store(url: str) -> str:
+    """`url` if it names a Redis database the answer store can use, else ValueError naming
+    the accepted forms."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError:
+        parts = urlsplit("")
+    db = parts.path.removeprefix("/")
+    if not (parts.scheme == "redis" and parts.hostname and (db == "" or db.isdigit())) or (
+        parts.query or parts.fragment
+    ):
+        raise ValueError(f"the answer store must be {STORE_FORMS}; got {url!r}")
+    return url
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything a running lab server needs to know; defaults suit a notebook."""
 
     users: dict[str, str] = field(default_factory=demo_tokens)  # user name -> bearer token
     db_path: str = ":memory:"  # SQLite file of the answer store
+    store: str = ""  # a Redis for the answers instead (redis://HOST:PORT/DB), shared by workers
+    store_retention: float = 7 * 24 * 3600.0  # seconds Redis keeps an answer
     upstream: Upstream = field(default_factory=Upstream)
     token_delay: float = TOKEN_DELAY  # built-in model pace (0 for tests and benchmarks)
     heartbeat: float = 15.0  # seconds of silence before a `:` comment line on a stream

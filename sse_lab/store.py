@@ -1,9 +1,8 @@
 """Answers at rest: prompt, owner, deltas by sequence number and status, in SQLite.
 
 `AnswerStore` is the seam between the routes and the storage. SQLite (one file, WAL) is
-the embedded default; a store on Redis Streams (XADD per delta; one XREAD BLOCK task per
-process calling the watchers) fits the same calls, so several server processes can share
-answers.
+the embedded default; `sse_lab.redis_store.RedisAnswerStore` (Redis Streams) fits the same
+calls, so that several server processes can share answers.
 """
 
 from __future__ import annotations
@@ -38,6 +37,10 @@ CREATE TABLE IF NOT EXISTS deltas (
 
 RESTART_ERROR = "the server restarted while this answer was being written"
 STORE_ERROR = "the server could not store this answer"
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or refuses writes right now (the server answers 503)."""
 
 
 def new_answer_id() -> str:
@@ -107,9 +110,15 @@ class AnswerStore(Protocol):
 
     def watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
         """Call `watcher` with the answer's news after `after`, in order, as it is committed:
-        what is stored already (before returning), then each commit's new deltas, then the
-        end (the last call; at once if the answer has ended). Returns a call to stop it.
-        `watcher` runs inside the store's commit, so it must neither block nor raise."""
+        what is stored already, then each commit's new deltas, then the end (the last call).
+        SQLite tells what is stored before returning; a store whose reads are a network
+        round trip tells it from its own task soon after. Returns a call to stop it.
+        `watcher` runs inside the store's own code, so it must neither block nor raise."""
+        ...
+
+    def on_ended_elsewhere(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(answer_id)` when an answer this process generates is ended by
+        another process sharing the store (a stop sent to another worker)."""
         ...
 
     async def close(self) -> None:
@@ -277,6 +286,9 @@ class SQLiteAnswerStore:
                 live.watchers.remove(watcher)
 
         return unwatch
+
+    def on_ended_elsewhere(self, listener: Callable[[str], None]) -> None:
+        pass  # one process per SQLite file: every end is this process's own
 
     async def close(self) -> None:
         self._commit()

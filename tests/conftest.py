@@ -16,6 +16,8 @@ from playwright.sync_api import Browser, sync_playwright
 
 from sse_lab.browser import CHROMIUM, CHROMIUM_ARGS
 from sse_lab.launch import LabServer, start_server
+from sse_lab.services.process import MissingProgram
+from sse_lab.services.redis import RedisServer, start_redis
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 
@@ -83,3 +85,17 @@ def load_solution(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real redis-server for the run; answers have random ids, so tests share it. Missing:
+    a failure in CI, a loud skip elsewhere."""
+    try:
+        server = start_redis()
+    except MissingProgram as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exc}; CI must run the Redis tests", pytrace=False)
+        pytest.skip(f"REDIS TESTS SKIPPED: {exc}")
+    with server:
+        yield server

@@ -11,6 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # What a pip extra of pyproject.toml brings, which environment.yml names as a package.
 EXTRAS = {"openai[aiohttp]": "httpx-aiohttp>=0.1.8"}
+# PyPI names conda-forge spells otherwise.
+CONDA_NAMES = {"redis": "redis-py"}
 
 
 def normalized(requirement: str) -> str:
@@ -18,7 +20,8 @@ def normalized(requirement: str) -> str:
     no comment, no extras)."""
     requirement = requirement.split("#")[0]
     name, bound = re.match(r"\s*([A-Za-z0-9_.-]+)(?:\[.*\])?\s*(.*)", requirement).groups()  # type: ignore[union-attr]
-    return re.sub(r"[-_.]+", "-", name).lower() + bound.replace(" ", "")
+    name = re.sub(r"[-_.]+", "-", name).lower()
+    return CONDA_NAMES.get(name, name) + bound.replace(" ", "")
 
 
 def pyproject_requirements() -> set[str]:

@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 
 from sse_lab.answers import AnswerService, Limits
-from sse_lab.config import Settings
+from sse_lab.config import Settings, check_store
+from sse_lab.redis_store import RedisAnswerStore
 from sse_lab.server import chat, demo, errors, openai_api, page, request_log, ws
 from sse_lab.server.state import (
     ANSWERS,
@@ -21,7 +22,7 @@ from sse_lab.server.state import (
     REQUEST_LOG,
     SETTINGS,
 )
-from sse_lab.store import SQLiteAnswerStore
+from sse_lab.store import AnswerStore, SQLiteAnswerStore
 
 log = logging.getLogger("sse_lab.server")
 
@@ -43,12 +44,20 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _answers(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    store = SQLiteAnswerStore(settings.db_path)
+    store = await open_store(settings)
     limits = Limits(settings.max_tokens, settings.max_seconds)
     app[ANSWERS] = AnswerService(store, settings.upstream, limits, settings.heartbeat)
     yield
     await app[ANSWERS].close()
     await store.close()
+
+
+async def open_store(settings: Settings) -> AnswerStore:
+    """The answer store of `settings`: Redis when `store` names one, else the SQLite file."""
+    if not settings.store:
+        return SQLiteAnswerStore(settings.db_path)
+    url = check_store(settings.store)
+    return await RedisAnswerStore.connect(url, retention=settings.store_retention)
 
 
 async def _stop_answers(app: web.Application) -> None:

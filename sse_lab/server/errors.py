@@ -8,6 +8,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from sse_lab.store import StoreUnavailable
+
 log = logging.getLogger("sse_lab.server")
 
 
@@ -28,6 +30,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")
         }
         return error_response(exc.status, _sentence(exc), **headers)
+    except StoreUnavailable as exc:  # Redis away for a while: the client may try again
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        message = "the answer store is unavailable right now; try again shortly"
+        return error_response(503, message, **{"Retry-After": "1"})
     except ConnectionResetError:
         # The client left before its response began (nginx logs this as 499): not a bug.
         return web.Response(status=499, reason="Client Closed Request")

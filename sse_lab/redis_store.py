@@ -1,0 +1,469 @@
+"""Answers in Redis, shared by every server process that uses the same Redis (`--store redis://`).
+
+Each answer is a hash (`sse_lab:answer:ID`: owner, prompt, status, finish reason, error) and
+a stream of its deltas (`sse_lab:deltas:ID`). Delta number n is the stream entry `0-n`, so a
+reader's seq is the entry id, `XRANGE (0-after +` replays what it lacks and XADD refuses a
+delta stored twice. The end is written once, by a script that checks the hash is still
+running (the first end wins, whichever process ends it), and also goes into the stream as
+one last entry, so tailers on every process hear it like a delta.
+
+Per process, one task tails every watched answer with one `XREAD BLOCK` over all their
+streams; a new watcher interrupts that block (CLIENT UNBLOCK) so its stream is read at once.
+
+Across processes:
+- stop: the end script publishes the answer's id; the process generating it cancels its
+  generation (and its next append would be refused anyway: the hash is no longer running).
+- a process killed mid-answer: its answers each hold a lease key it refreshes; a process
+  with readers of an answer whose lease lapsed, or a `read` of it, ends it with an `error`
+  after its stored deltas. With the defaults (3 s lease, checked each second) that is at
+  most about 4 s after the death.
+- Redis gone: readers of this process get an `error` end at once, appends and ends raise
+  `StoreUnavailable` (POST /new answers 503); the clients reconnect when Redis is back.
+
+Retention: hash and stream expire `retention` s (default 7 days) after the answer's start,
+renewed at its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from sse_lab.store import (
+    STORE_ERROR,
+    Answer,
+    Progress,
+    Status,
+    StoreUnavailable,
+    Watcher,
+    new_answer_id,
+)
+
+log = logging.getLogger("sse_lab.redis_store")
+T = TypeVar("T")
+
+RETENTION = 7 * 24 * 3600.0  # seconds an answer is kept
+CONNECTIONS = 128  # per process, besides the tailing loop's
+POOL_WAIT = 30.0  # seconds a command may wait for a free connection in a burst
+LEASE = 3.0  # seconds a generating process's claim on its answer lasts unless refreshed
+WORKER_LOST = "the server process writing this answer stopped"
+STORE_LOST = "the server lost its connection to the answer store"
+EXPIRED = "this answer has expired"
+ENDED_CHANNEL = "sse_lab:ended"  # answer ids, once ended (or `!id message`: told, not stored)
+
+_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
+
+# KEYS: hash, stream. ARGV: seq, retention ms, texts... Refused (0) once the answer ended.
+_APPEND = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+local seq = tonumber(ARGV[1])
+for i = 3, #ARGV do
+  redis.call('XADD', KEYS[2], '0-' .. (seq + i - 3), 't', ARGV[i])
+end
+if seq == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return 1
+"""
+
+# KEYS: hash, stream, lease. ARGV: status, finish reason, error, retention ms, '1' to end it
+# only if its lease lapsed, channel, id. 1 if this call ended the answer, 0 if it had ended.
+_FINISH = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+if ARGV[5] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local entry = {'end', ARGV[1]}
+redis.call('HSET', KEYS[1], 'status', ARGV[1])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'finish_reason', ARGV[2])
+  table.insert(entry, 'finish_reason'); table.insert(entry, ARGV[2])
+end
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 'error', ARGV[3])
+  table.insert(entry, 'error'); table.insert(entry, ARGV[3])
+end
+redis.call('XADD', KEYS[2], '0-*', unpack(entry))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('DEL', KEYS[3])
+redis.call('PUBLISH', ARGV[6], ARGV[7])
+return 1
+"""
+
+
+def _keys(answer_id: str) -> tuple[str, str, str]:
+    """The answer's hash, its stream of deltas, and the lease of the process writing it."""
+    return tuple(f"sse_lab:{kind}:{answer_id}" for kind in ("answer", "deltas", "lease"))  # type: ignore[return-value]
+
+
+def _seq(entry_id: str) -> int:
+    return int(entry_id.partition("-")[2])
+
+
+def _progress(entries: list[tuple[str, dict[str, str]]], last_seq: int) -> Progress:
+    """Stream entries as Progress: the deltas, and the end if the last entry is one."""
+    deltas = [(_seq(entry_id), fields["t"]) for entry_id, fields in entries if "t" in fields]
+    if deltas:
+        last_seq = max(last_seq, deltas[-1][0])
+    if entries and "end" in (end := entries[-1][1]):
+        status: Any = end["end"]
+        return Progress(deltas, last_seq, status, end.get("finish_reason"), end.get("error"))
+    return Progress(deltas, last_seq, "running", None, None)
+
+
+class _Watching:
+    """One watcher and how far it has been told."""
+
+    __slots__ = ("seq", "watcher")
+
+    def __init__(self, seq: int, watcher: Watcher) -> None:
+        self.seq = seq
+        self.watcher = watcher
+
+
+class RedisAnswerStore:
+    """The shared store: see the module's docstring. Open it with `connect`."""
+
+    def __init__(
+        self, url: str, *, retention: float = RETENTION, lease: float = LEASE, timeout: float = 5
+    ) -> None:
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": min(timeout, 2.0),
+        }
+        self.url = url
+        # At most CONNECTIONS to Redis; a request beyond them waits for one (up to POOL_WAIT
+        # s) instead of failing. One retry on a broken connection: after Redis restarted,
+        # the pool's idle connections are stale, and the first command on each must not
+        # fail for that.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=CONNECTIONS,
+            timeout=POOL_WAIT,
+            retry=Retry(NoBackoff(), 1),
+            **options,
+        )
+        self._redis = aioredis.Redis.from_pool(pool)  # closed with it
+        # The tailing loop's own connection, without retries: after a reconnect, its client
+        # id (which CLIENT UNBLOCK names) must be looked up again.
+        self._tail = aioredis.Redis.from_url(
+            url, single_connection_client=True, retry=Retry(NoBackoff(), 0), **options
+        )
+        self._append = self._redis.register_script(_APPEND)
+        self._finish = self._redis.register_script(_FINISH)
+        self._retention_ms = int(retention * 1000)
+        self._lease = lease
+        self._watching: dict[str, list[_Watching]] = {}
+        self._own: dict[str, int] = {}  # answers generated here -> deltas appended so far
+        self._ended_elsewhere: list[Callable[[str], None]] = []
+        self._changed = asyncio.Event()  # the watched set changed: XREAD again
+        self._tail_id: int | None = None  # CLIENT ID of the tailing connection
+        self._blocked = False  # the tailing loop is waiting in XREAD BLOCK
+        self._waking: asyncio.Task[None] | None = None  # a CLIENT UNBLOCK on its way
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False  # the loops end (redis-py may turn a cancellation into an error)
+
+    @classmethod
+    async def connect(cls, url: str, **options: Any) -> RedisAnswerStore:
+        """A store on the Redis at `url`, checked to answer; StoreUnavailable (naming the URL)
+        if it does not."""
+        store = cls(url, **options)
+        try:
+            await store._redis.ping()
+        except _DOWN as exc:
+            await store._close_clients()
+            raise StoreUnavailable(f"cannot reach the answer store at {url}: {exc}") from None
+        store._tasks = [
+            asyncio.create_task(store._tail_loop(), name="redis tail"),
+            asyncio.create_task(store._hear_ends(), name="redis ends"),
+            asyncio.create_task(store._keep_leases(), name="redis leases"),
+        ]
+        return store
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        """`await call`, with Redis unreachable or refusing said as StoreUnavailable."""
+        try:
+            return await call
+        except _DOWN as exc:
+            raise StoreUnavailable(f"the answer store at {self.url} is unreachable: {exc}") from exc
+        except RedisError as exc:  # e.g. out of memory
+            raise StoreUnavailable(f"the answer store refused: {exc}") from exc
+
+    async def create(self, owner: str, prompt: str) -> Answer:
+        answer = Answer(new_answer_id(), owner, prompt, "running", None, None, time.time())
+        row, _, lease = _keys(answer.id)
+        fields: dict[Any, Any] = {"owner": owner, "prompt": prompt, "status": "running"}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(row, mapping={**fields, "created_at": repr(answer.created_at)})
+            pipe.pexpire(row, self._retention_ms)
+            pipe.set(lease, "1", px=int(self._lease * 1000))
+            await self._call(pipe.execute())
+        self._own[answer.id] = 0
+        return answer
+
+    async def get(self, answer_id: str) -> Answer | None:
+        row: Any = await self._call(self._redis.hgetall(_keys(answer_id)[0]))
+        if not row:
+            return None
+        status: Any = row["status"]
+        created_at = float(row["created_at"])
+        error, reason = row.get("error"), row.get("finish_reason")
+        return Answer(answer_id, row["owner"], row["prompt"], status, reason, error, created_at)
+
+    async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
+        appended = self._own.get(answer_id)
+        if appended is None:
+            raise ValueError(f"{answer_id} has ended, or another process writes it")
+        if seq != appended + 1:
+            raise ValueError(f"delta {seq} of {answer_id} is out of order")
+        for text in texts:
+            if not text.isascii():
+                text.encode()  # a lone surrogate: refused here, as the SQLite store does
+        row, deltas, _ = _keys(answer_id)
+        args: list[Any] = [seq, self._retention_ms, *texts]
+        if not await self._call(self._append(keys=[row, deltas], args=args)):
+            self._own.pop(answer_id, None)
+            raise ValueError(f"{answer_id} has ended: no more deltas")  # ended elsewhere
+        self._own[answer_id] = appended + len(texts)
+
+    async def finish(
+        self, answer_id: str, status: Status, finish_reason: str | None, error: str | None = None
+    ) -> bool:
+        return await self._end(answer_id, status, finish_reason, error, lapsed_only=False)
+
+    async def _end(
+        self,
+        answer_id: str,
+        status: Status,
+        finish_reason: str | None,
+        error: str | None,
+        lapsed_only: bool,
+    ) -> bool:
+        """The end script; if Redis refuses it, this process's readers and (if Redis still
+        passes messages) every other's are told an error end that is not stored."""
+        if not lapsed_only:
+            self._own.pop(answer_id, None)  # no more lease refreshes
+        args: list[Any] = [status, finish_reason or "", error or "", self._retention_ms]
+        args += ["1" if lapsed_only else "0", ENDED_CHANNEL, answer_id]
+        try:
+            return bool(await self._call(self._finish(keys=list(_keys(answer_id)), args=args)))
+        except StoreUnavailable as exc:
+            message = f"{STORE_ERROR}: {exc}"
+            self._tell_end(answer_id, message)
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.publish(ENDED_CHANNEL, f"!{answer_id} {message}")
+            raise
+
+    async def read(self, answer_id: str, after: int) -> Progress:
+        progress, lease_held = await self._read(answer_id, after)
+        if progress.status == "running" and not lease_held and answer_id not in self._own:
+            await self._end(answer_id, "error", None, WORKER_LOST, lapsed_only=True)
+            progress, _ = await self._read(answer_id, after)
+        return progress
+
+    async def _read(self, answer_id: str, after: int) -> tuple[Progress, bool]:
+        """What is stored after `after`, and whether the answer's lease is held."""
+        row, deltas, lease = _keys(answer_id)
+        async with self._redis.pipeline(transaction=True) as pipe:  # one consistent view
+            pipe.hmget(row, ["status", "finish_reason", "error"])
+            pipe.exists(lease)
+            pipe.xrange(deltas, f"(0-{after}", "+")
+            pipe.xlen(deltas)
+            (status, reason, error), lease_held, entries, length = await self._call(pipe.execute())
+        if status is None:
+            raise KeyError(answer_id)
+        texts = [(_seq(entry_id), fields["t"]) for entry_id, fields in entries if "t" in fields]
+        last_seq = length if status == "running" else length - 1  # the end is no delta
+        return Progress(texts, last_seq, status, reason, error), bool(lease_held)
+
+    def watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
+        """The answer's news after `after`, from this process's tailing loop: what is stored
+        comes with its first XREAD (soon, not before returning), then the rest as it comes."""
+        watching = _Watching(after, watcher)
+        watchers = self._watching.setdefault(answer_id, [])
+        if not watchers or after < min(w.seq for w in watchers):
+            self._rewatch()  # a stream to add, or one to read from further back
+        watchers.append(watching)
+
+        def unwatch() -> None:
+            listed = self._watching.get(answer_id)
+            if listed is not None and watching in listed:
+                listed.remove(watching)
+                if not listed:
+                    del self._watching[answer_id]
+
+        return unwatch
+
+    def on_ended_elsewhere(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(answer_id)` when an answer this process generates is ended by
+        another process (a stop sent to another worker)."""
+        self._ended_elsewhere.append(listener)
+
+    def _rewatch(self) -> None:
+        """Make the tailing loop issue its XREAD again, with the new set of streams."""
+        self._changed.set()
+        if self._blocked and self._tail_id is not None and not self._waking:
+            self._waking = asyncio.get_running_loop().create_task(self._unblock(self._tail_id))
+
+    async def _unblock(self, tail_id: int) -> None:
+        try:
+            with contextlib.suppress(RedisError, OSError):  # the loop's timeout is the fallback
+                await self._redis.client_unblock(tail_id)
+        finally:
+            self._waking = None
+
+    async def _tail_loop(self) -> None:
+        """One XREAD BLOCK over every watched answer's stream, for the life of the store;
+        between reads, ends answers whose generating process has died."""
+        checked = 0.0
+        while not self._closing:
+            try:
+                self._tail_id = await self._tail.client_id()
+                while not self._closing:
+                    if time.monotonic() - checked > self._lease / 3:
+                        await self._check_leases()
+                        checked = time.monotonic()
+                    await self._read_news()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis went away: every reader here hears it now
+                if self._closing:
+                    return
+                log.warning("tailing answers failed: %s", exc)
+                self._tail_id = None
+                for answer_id in list(self._watching):
+                    self._tell_end(answer_id, STORE_LOST)
+                await asyncio.sleep(0.5)
+
+    async def _read_news(self) -> None:
+        """One XREAD: block until news for any watched answer (or a new watcher, or a second),
+        then tell each watcher what it lacks of it."""
+        self._changed.clear()
+        streams: dict[Any, Any] = {
+            _keys(answer_id)[1]: f"0-{min(w.seq for w in watchers)}"
+            for answer_id, watchers in self._watching.items()
+        }
+        if not streams:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), self._lease / 3)
+            return
+        self._blocked = True
+        try:
+            news: Any = await self._tail.xread(streams, block=int(self._lease * 1000 / 3))
+        finally:
+            self._blocked = False
+            self._waking = None  # a watcher from now on needs a wake-up of its own
+        for stream, entries in news or ():
+            answer_id = stream.rpartition(":")[2]
+            read_from = _seq(streams[stream])
+            for watching in list(self._watching.get(answer_id, ())):
+                if watching.seq < read_from:
+                    continue  # it came during the XREAD, from further back: the next one
+                lacking = [e for e in entries if _seq(e[0]) > watching.seq]
+                if lacking:
+                    self._tell(answer_id, watching, _progress(lacking, watching.seq))
+
+    def _tell(self, answer_id: str, watching: _Watching, progress: Progress) -> None:
+        if progress.status != "running":
+            self._forget(answer_id, watching)
+        elif progress.deltas:
+            watching.seq = progress.deltas[-1][0]
+        watching.watcher(progress)
+
+    def _forget(self, answer_id: str, watching: _Watching) -> None:
+        watchers = self._watching.get(answer_id, [])
+        if watching in watchers:
+            watchers.remove(watching)
+        if not watchers:
+            self._watching.pop(answer_id, None)
+
+    def _tell_end(self, answer_id: str, error: str) -> None:
+        """Tell this process's watchers of the answer an error end that is not stored."""
+        for watching in list(self._watching.get(answer_id, ())):
+            self._tell(answer_id, watching, Progress([], watching.seq, "error", None, error))
+
+    async def _check_leases(self) -> None:
+        """End the watched answers whose generating process stopped renewing their lease, and
+        tell the watchers of answers that expired."""
+        watched = [a for a in self._watching if a not in self._own]
+        if not watched:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for answer_id in watched:
+                row, _, lease = _keys(answer_id)
+                pipe.hget(row, "status")
+                pipe.exists(lease)
+            found = await pipe.execute()
+        for answer_id, status, lease_held in zip(watched, found[::2], found[1::2], strict=True):
+            if status is None:
+                self._tell_end(answer_id, EXPIRED)
+            elif status == "running" and not lease_held:
+                await self._end(answer_id, "error", None, WORKER_LOST, lapsed_only=True)
+
+    async def _keep_leases(self) -> None:
+        """Renew the lease of every answer this process generates, three times per lease."""
+        while not self._closing:
+            await asyncio.sleep(self._lease / 3)
+            if not self._own:
+                continue
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for answer_id in self._own:
+                        pipe.pexpire(_keys(answer_id)[2], int(self._lease * 1000))
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                log.warning("renewing leases failed: %s", exc)
+
+    async def _hear_ends(self) -> None:
+        """Stop generating answers ended by another process; pass on ends Redis refused."""
+        while not self._closing:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(ENDED_CHANNEL)
+                while not self._closing:  # not pubsub.listen(), which can swallow a cancel
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._heard(str(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._closing:
+                    return
+                log.warning("listening for ends failed: %s", exc)
+                await asyncio.sleep(0.5)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def _heard(self, data: str) -> None:
+        if data.startswith("!"):  # an end Redis refused to store
+            answer_id, _, error = data[1:].partition(" ")
+            self._tell_end(answer_id, error)
+        else:
+            answer_id = data
+        if self._own.pop(answer_id, None) is not None:
+            for listener in self._ended_elsewhere:
+                listener(answer_id)
+
+    async def close(self) -> None:
+        """Stop the store's tasks and close its connections; answers still running stay
+        'running' in Redis, and end with an error once their lease lapses."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._watching.clear()
+        await self._close_clients()
+
+    async def _close_clients(self) -> None:
+        await self._tail.aclose()
+        await self._redis.aclose()

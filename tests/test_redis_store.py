@@ -1,0 +1,173 @@
+"""What only the Redis store does: several processes' stores on one Redis share answers, a stop
+reaches the process generating, a dead process's answer ends, Redis going away is told."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from conftest import until
+
+from sse_lab.redis_store import EXPIRED, STORE_LOST, WORKER_LOST, RedisAnswerStore
+from sse_lab.services.process import free_port
+from sse_lab.services.redis import RedisServer, start_redis
+from sse_lab.store import STORE_ERROR, Progress, StoreUnavailable
+
+
+@pytest.fixture
+async def two(redis_server: RedisServer) -> AsyncIterator[list[RedisAnswerStore]]:
+    """Two stores on one Redis, as two server processes have; a short lease."""
+    stores = [await RedisAnswerStore.connect(redis_server.url, lease=0.6) for _ in range(2)]
+    yield stores
+    for store in stores:
+        await store.close()
+
+
+def told(news: list[Progress]) -> list[tuple[int, str]]:
+    return [delta for progress in news for delta in progress.deltas]
+
+
+async def test_another_process_reads_and_tails_the_answer_by_its_seqs(
+    two: list[RedisAnswerStore], redis_server: RedisServer
+) -> None:
+    writer, reader = two
+    answer = await writer.create("alice", "q")
+    await writer.append(answer.id, 1, ["Hel", "lo"])
+    news: list[Progress] = []
+    reader.watch(answer.id, 0, news.append)
+    assert await until(lambda: told(news) == [(1, "Hel"), (2, "lo")])
+    await writer.append(answer.id, 3, ["!"])
+    await writer.finish(answer.id, "done", "stop")
+    assert await until(lambda: news[-1].status == "done")
+    assert told(news) == [(1, "Hel"), (2, "lo"), (3, "!")]
+    assert (await reader.read(answer.id, 2)).deltas == [(3, "!")]
+
+    async with aioredis.Redis.from_url(redis_server.url, decode_responses=True) as raw:
+        entries = await raw.xrange(f"sse_lab:deltas:{answer.id}")
+    assert [entry_id for entry_id, _ in entries] == ["0-1", "0-2", "0-3", "0-4"]  # seq = id
+    assert entries[-1][1] == {"end": "done", "finish_reason": "stop"}
+
+
+async def test_an_end_from_another_process_stops_the_generating_one(
+    two: list[RedisAnswerStore],
+) -> None:
+    writer, stopper = two
+    stopped: list[str] = []
+    writer.on_ended_elsewhere(stopped.append)
+    answer = await writer.create("alice", "q")
+    await writer.append(answer.id, 1, ["a"])
+    assert await stopper.finish(answer.id, "done", "stopped")
+    assert await until(lambda: stopped == [answer.id])
+    with pytest.raises(ValueError, match="has ended"):
+        await writer.append(answer.id, 2, ["b"])  # refused by Redis, whoever asks
+    assert not await writer.finish(answer.id, "done", "stop")  # the first end won
+    assert (await writer.get(answer.id)).finish_reason == "stopped"  # type: ignore[union-attr]
+
+
+async def test_an_answer_whose_process_died_ends_with_an_error_after_its_deltas(
+    redis_server: RedisServer, two: list[RedisAnswerStore]
+) -> None:
+    dying = await RedisAnswerStore.connect(redis_server.url, lease=0.6)
+    answer = await dying.create("alice", "q")
+    await dying.append(answer.id, 1, ["half"])
+    _, tailer = two
+    news: list[Progress] = []
+    tailer.watch(answer.id, 0, news.append)
+    assert await until(lambda: told(news) == [(1, "half")])
+    await dying.close()  # its lease is no longer renewed, as after a kill -9
+    assert await until(lambda: news[-1].status == "error", seconds=10)
+    assert (news[-1].error, told(news)) == (WORKER_LOST, [(1, "half")])
+
+
+async def test_a_read_ends_an_orphaned_answer_that_nobody_watched(
+    redis_server: RedisServer, two: list[RedisAnswerStore]
+) -> None:
+    dying = await RedisAnswerStore.connect(redis_server.url, lease=0.3)
+    answer = await dying.create("alice", "q")
+    await dying.append(answer.id, 1, ["half"])
+    await dying.close()
+    reader, _ = two
+    await asyncio.sleep(1.0)  # its lease (0.3 s) lapses
+    progress = await reader.read(answer.id, 0)
+    assert (progress.deltas, progress.status, progress.error) == (
+        [(1, "half")],
+        "error",
+        WORKER_LOST,
+    )
+
+
+async def test_answers_expire_after_the_retention_time(
+    redis_server: RedisServer, two: list[RedisAnswerStore]
+) -> None:
+    store = await RedisAnswerStore.connect(redis_server.url, retention=60)
+    answer = await store.create("alice", "q")
+    await store.append(answer.id, 1, ["a"])
+    await store.finish(answer.id, "done", "stop")
+    async with aioredis.Redis.from_url(redis_server.url) as raw:
+        for key in (f"sse_lab:answer:{answer.id}", f"sse_lab:deltas:{answer.id}"):
+            assert 55 < await raw.ttl(key) <= 60
+    await store.close()
+
+    writer, watcher = two
+    gone = await writer.create("alice", "q")
+    news: list[Progress] = []
+    watcher.watch(gone.id, 0, news.append)
+    async with aioredis.Redis.from_url(redis_server.url) as raw:
+        await raw.delete(f"sse_lab:answer:{gone.id}")  # as its expiry would
+    assert await until(lambda: bool(news), seconds=10)
+    assert (news[-1].status, news[-1].error) == ("error", EXPIRED)
+
+
+async def test_a_write_redis_refuses_ends_the_answer_as_an_error_its_readers_see(
+    redis_server: RedisServer, two: list[RedisAnswerStore]
+) -> None:
+    writer, reader = two
+    answer = await writer.create("alice", "q")
+    await writer.append(answer.id, 1, ["kept"])
+    news: list[Progress] = []
+    reader.watch(answer.id, 0, news.append)
+    assert await until(lambda: told(news) == [(1, "kept")])
+    async with aioredis.Redis.from_url(redis_server.url) as raw:
+        await raw.config_set("maxmemory", "1")  # every write is refused: out of memory
+        try:
+            with pytest.raises(StoreUnavailable, match="maxmemory"):
+                await writer.append(answer.id, 2, ["lost"])
+            with pytest.raises(StoreUnavailable, match="maxmemory"):
+                await writer.finish(answer.id, "error", None, "the answer failed")
+            assert await until(lambda: news[-1].status == "error")
+        finally:
+            await raw.config_set("maxmemory", "0")
+    assert news[-1].error is not None and news[-1].error.startswith(STORE_ERROR)
+    assert told(news) == [(1, "kept")]
+
+
+async def test_an_unreachable_redis_is_named_in_one_sentence() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    with pytest.raises(StoreUnavailable, match=f"cannot reach the answer store at {url}"):
+        await RedisAnswerStore.connect(url)
+
+
+async def test_redis_going_away_is_told_and_its_return_serves_again() -> None:
+    with start_redis() as server:
+        store = await RedisAnswerStore.connect(server.url)
+        answer = await store.create("alice", "q")
+        await store.append(answer.id, 1, ["acknowledged"])
+        news: list[Progress] = []
+        store.watch(answer.id, 0, news.append)
+        assert await until(lambda: told(news) == [(1, "acknowledged")])
+        server.pause()
+        assert await until(lambda: news[-1].status == "error")
+        assert news[-1].error == STORE_LOST
+        with pytest.raises(StoreUnavailable, match="unreachable"):
+            await store.create("alice", "while it is away")
+        server.resume()
+        assert (await store.read(answer.id, 0)).deltas[:1] == [(1, "acknowledged")]
+        again = await store.create("alice", "after")
+        later: list[Progress] = []
+        store.watch(again.id, 0, later.append)
+        await store.append(again.id, 1, ["back"])
+        await store.finish(again.id, "done", "stop")
+        assert await until(lambda: bool(later) and later[-1].status == "done", seconds=10)
+        await store.close()
