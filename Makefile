@@ -40,7 +40,7 @@ bench: $(STAMP)
 
 # The tests drive real programs from Debian (command:package pairs); install the missing
 # ones where we may (root, apt). In CI a missing one fails its tests, elsewhere they skip loudly.
-SYSTEM_PROGRAMS := chromium:chromium redis-server:redis-server
+SYSTEM_PROGRAMS := chromium:chromium nginx:nginx redis-server:redis-server
 
 system-programs:
 	@missing=""; for pair in $(SYSTEM_PROGRAMS); do \

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from sse_lab.browser import CHROMIUM, CHROMIUM_ARGS
 from sse_lab.launch import LabServer, start_server
 from sse_lab.services.process import MissingProgram
 from sse_lab.services.redis import RedisServer, start_redis
@@ -55,20 +56,6 @@ async def until(condition: Callable[[], bool], seconds: float = 10) -> bool:
     return True
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-# A closed network: without these, Chromium keeps trying to reach Google's services.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 def unavailable(reason: str) -> None:
     """Browser tests may be skipped on a laptop, never in CI."""
     if os.environ.get("CI") == "true":
@@ -82,7 +69,8 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        args = list(CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
         yield chromium
         chromium.close()
 

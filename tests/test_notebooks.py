@@ -17,8 +17,8 @@ def code_cells(path: Path) -> list[str]:
     return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
 
 
-def test_the_workbook_has_its_seven_notebooks_in_teaching_order() -> None:
-    assert [path.name[:2] for path in PATHS] == ["00", "01", "02", "03", "04", "05", "06"]
+def test_the_workbook_has_its_eight_notebooks_in_teaching_order() -> None:
+    assert [path.name[:2] for path in PATHS] == ["00", "01", "02", "03", "04", "05", "06", "07"]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)

@@ -1,0 +1,164 @@
+"""Checks for notebook 07 (SSE in production): timing the first delta through a proxy, and
+reading a whole answer through a proxy that cuts quiet streams.
+
+Each check starts a lab server and a real nginx of its own, runs the learner's function
+through them as user alice, prints a verdict and returns whether every case passed.
+Without nginx, a check says in one line how to install it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Final
+
+import aiohttp
+
+from sse_lab import exercises
+from sse_lab.exercises import verdict
+from sse_lab.launch import LabServer, start_server
+from sse_lab.model import answer_tokens
+from sse_lab.services.nginx import nginx_missing, start_nginx
+
+__all__ = ["check_read_to_the_end", "check_time_to_first_delta"]
+
+_TIMEOUT: Final = 15.0  # seconds a learner's function gets before the check gives up
+_PROMPT: Final = "What is SSE?"
+_PACE: Final = 0.01  # seconds between tokens: the whole answer takes about a second
+# A model slower than the proxy's patience: every pause between tokens is longer than
+# nginx waits, so each connection is cut before the next token.
+_SLOW_PACE: Final = 0.3
+_PATIENCE: Final = 0.2
+_SLOW_TOKENS: Final = 6
+
+
+async def check_time_to_first_delta(time_to_first_delta: Callable[[str, str, str], object]) -> bool:
+    """Whether `await time_to_first_delta(url, token, prompt)` returns the seconds from
+    `POST {url}/new` to the arrival of the answer's first delta: short straight from the
+    server and through nginx with `X-Accel-Buffering: no`, the whole answer's time through
+    an nginx that buffers."""
+    if missing := nginx_missing():
+        return verdict(missing)
+    whole = _PACE * len(answer_tokens(_PROMPT))
+    with (
+        start_server(token_delay=_PACE) as lab,
+        start_nginx([lab.url]) as streaming,
+        start_nginx([lab.url], honour_accel_buffering=False) as buffering,
+    ):
+        cases = (
+            ("straight from the lab server", lab.url, False),
+            ("through nginx, with X-Accel-Buffering: no", streaming.url, False),
+            ("through nginx, buffering", buffering.url, True),
+        )
+        measured = []
+        for where, url, buffered in cases:
+            call = f"time_to_first_delta(url, token, {_PROMPT!r}) {where}"
+            got, problem = await _run(call, time_to_first_delta, url, lab.tokens["alice"], _PROMPT)
+            problem = problem or _seconds_problem(call, got, whole, buffered)
+            if problem:
+                return verdict(problem)
+            assert isinstance(got, float | int)
+            measured.append(f"{got:.2f} s {where}")
+    return verdict(None, "time_to_first_delta: " + "; ".join(measured))
+
+
+def _seconds_problem(call: str, got: object, whole: float, buffered: bool) -> str | None:
+    if got is None:
+        return f"{call} returned None: return the seconds until the first delta, a float"
+    if isinstance(got, bool) or not isinstance(got, float | int):
+        return f"{call} returned a {type(got).__name__}: return the seconds, a float"
+    if got > _TIMEOUT:  # longer than the function was given: not seconds
+        return f"{call} returned {got:.0f}: seconds, not milliseconds"
+    if got <= 0:
+        return f"{call} returned {got}: start the clock before the POST, stop it at the delta"
+    if buffered and got < whole / 2:
+        return (
+            f"{call} returned {got:.2f} s, but that nginx lets the first delta through only with "
+            f"the whole answer (about {whole:.1f} s): time the first delta as it arrives "
+            "through `url`"
+        )
+    if not buffered and got > whole / 2:
+        return (
+            f"{call} returned {got:.2f} s, about the whole answer ({whole:.1f} s): stop the "
+            "clock at the first `message` event, not at the end of the stream"
+        )
+    return None
+
+
+async def check_read_to_the_end(read_to_the_end: Callable[[str, str], object]) -> bool:
+    """Whether `await read_to_the_end(stream_url, token)` returns an answer's whole text
+    through an nginx that cuts every stream quiet for longer than its proxy_read_timeout:
+    reconnecting with `Last-Event-ID` until `done`, nothing lost and nothing twice."""
+    if missing := nginx_missing():
+        return verdict(missing)
+    expected = "".join(answer_tokens(_PROMPT)[:_SLOW_TOKENS])
+    with (
+        start_server(token_delay=_SLOW_PACE, max_tokens=_SLOW_TOKENS, retry_ms=50) as lab,
+        start_nginx([lab.url], read_timeout=_PATIENCE) as proxy,
+    ):
+        answer_id = await _ask(lab, proxy.url)
+        call = "read_to_the_end(stream_url, token)"
+        stream_url = f"{proxy.url}/sse/{answer_id}"
+        got, problem = await _run(call, read_to_the_end, stream_url, lab.tokens["alice"])
+        if problem is None:
+            problem = _text_problem(call, got, expected, _reconnects(lab, answer_id))
+    return verdict(problem, "read_to_the_end came back after every cut, and lost nothing")
+
+
+def _text_problem(call: str, got: object, expected: str, reconnects: list[str]) -> str | None:
+    if got is None:
+        return f"{call} returned None: return the answer's text"
+    if not isinstance(got, str):
+        return f"{call} returned a {type(got).__name__}: return the text, a str"
+    if got == expected:
+        return None
+    if '"delta"' in got:
+        return f"{call} returned raw data: join the `delta` of each event's JSON data"
+    if expected.startswith(got):
+        return (
+            f"{call} returned {len(got)} of {len(expected)} characters: nginx cut the quiet "
+            "stream; reconnect with Last-Event-ID until the `done` event"
+        )
+    if "" in reconnects:
+        return (
+            f"{call} returned {len(got)} characters for {len(expected)}: it reconnected "
+            "without Last-Event-ID, so the server started again from the first delta; send "
+            "the id of the last event you saw"
+        )
+    return f"{call} returned {got[:60]!r}…, expected {expected[:60]!r}…"
+
+
+def _reconnects(lab: LabServer, answer_id: str) -> list[str]:
+    """The Last-Event-ID of each GET of the answer after the first ("" where none was sent)."""
+    gets = [r for r in lab.seen_requests(f"/sse/{answer_id}") if r["method"] == "GET"]
+    sent = [{k.lower(): v for k, v in r["headers"].items()} for r in gets[1:]]
+    return [headers.get("last-event-id", "") for headers in sent]
+
+
+async def _run(
+    call: str, function: Callable[..., object], *args: object
+) -> tuple[object, str | None]:
+    """The learner's function's result (awaited if async, within the time limit), or a problem."""
+    try:
+        result = await asyncio.wait_for(exercises.call(function, *args), _TIMEOUT)
+    except TimeoutError:
+        return None, f"{call} did not return within {_TIMEOUT:.0f} s: stop at the `done` event"
+    except aiohttp.ClientPayloadError:
+        return None, (
+            f"{call} raised ClientPayloadError: nginx cut the stream after "
+            f"{_PATIENCE} s without news (proxy_read_timeout); catch it and reconnect"
+        )
+    except Exception as error:
+        return None, f"{call} raised {type(error).__name__}: {error}"
+    return result, None
+
+
+async def _ask(lab: LabServer, base_url: str) -> str:
+    """POST /new as alice through `base_url`: the new answer's id."""
+    async with (
+        aiohttp.ClientSession(headers=lab.auth_header("alice")) as session,
+        session.post(f"{base_url}/new", json={"prompt": _PROMPT}) as response,
+    ):
+        response.raise_for_status()
+        answer_id: str = (await response.json())["id"]
+        return answer_id

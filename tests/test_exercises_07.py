@@ -1,0 +1,104 @@
+"""Notebook 07's exercises: each solution passes its check, and the stubs and usual slips fail."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import aiohttp
+import pytest
+from conftest import load_solution, unavailable
+
+from sse_lab import fetch_event_source
+from sse_lab.exercises.production import check_read_to_the_end, check_time_to_first_delta
+from sse_lab.services.nginx import nginx_missing
+
+
+@pytest.fixture(autouse=True)
+def needs_nginx() -> None:
+    if missing := nginx_missing():
+        unavailable(missing)
+
+
+async def post(url: str, token: str, prompt: str) -> tuple[aiohttp.ClientSession, str]:
+    session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"})
+    async with session.post(f"{url}/new", json={"prompt": prompt}) as response:
+        return session, url + (await response.json())["stream_url"]
+
+
+async def test_the_time_to_first_delta_solution_passes(capsys) -> None:
+    solution = load_solution("07_time_to_first_delta").time_to_first_delta
+    assert await check_time_to_first_delta(solution)
+    assert capsys.readouterr().out.startswith("✅")
+
+
+async def test_the_time_to_first_delta_stub_fails_without_raising(capsys) -> None:
+    async def time_to_first_delta(url: str, token: str, prompt: str) -> None:
+        return None
+
+    assert not await check_time_to_first_delta(time_to_first_delta)
+    assert "returned None" in capsys.readouterr().out
+
+
+async def test_milliseconds_are_told_to_be_seconds(capsys) -> None:
+    solution = load_solution("07_time_to_first_delta").time_to_first_delta
+
+    async def time_to_first_delta(url: str, token: str, prompt: str) -> float:
+        return await solution(url, token, prompt) * 1000
+
+    assert not await check_time_to_first_delta(time_to_first_delta)
+    assert "seconds, not milliseconds" in capsys.readouterr().out
+
+
+async def test_timing_the_whole_stream_is_told_to_stop_at_the_first_delta(capsys) -> None:
+    async def time_to_first_delta(url: str, token: str, prompt: str) -> float:
+        started = time.monotonic()
+        session, stream_url = await post(url, token, prompt)
+        async with session:
+            [event async for event in fetch_event_source(stream_url, session=session)]
+        return time.monotonic() - started
+
+    assert not await check_time_to_first_delta(time_to_first_delta)
+    assert "not at the end of the stream" in capsys.readouterr().out
+
+
+async def test_the_read_to_the_end_solution_passes(capsys) -> None:
+    assert await check_read_to_the_end(load_solution("07_read_to_the_end").read_to_the_end)
+    assert capsys.readouterr().out.startswith("✅")
+
+
+async def test_the_read_to_the_end_stub_fails_without_raising(capsys) -> None:
+    async def read_to_the_end(stream_url: str, token: str) -> None:
+        return None
+
+    assert not await check_read_to_the_end(read_to_the_end)
+    assert "returned None" in capsys.readouterr().out
+
+
+def deltas(events: list) -> str:
+    return "".join(json.loads(e.data)["delta"] for e in events if e.event == "message")
+
+
+async def test_reading_once_is_told_that_nginx_cut_the_stream(capsys) -> None:
+    async def read_to_the_end(stream_url: str, token: str) -> str:
+        headers = {"Authorization": f"Bearer {token}"}
+        return deltas([e async for e in fetch_event_source(stream_url, headers=headers)])
+
+    assert not await check_read_to_the_end(read_to_the_end)
+    assert "catch it and reconnect" in capsys.readouterr().out
+
+
+async def test_reconnecting_without_last_event_id_is_told_to_send_it(capsys) -> None:
+    async def read_to_the_end(stream_url: str, token: str) -> str:
+        headers = {"Authorization": f"Bearer {token}"}
+        events: list = []
+        while not any(e.event == "done" for e in events):
+            try:
+                async for event in fetch_event_source(stream_url, headers=headers):
+                    events.append(event)
+            except aiohttp.ClientPayloadError:
+                pass
+        return deltas(events)
+
+    assert not await check_read_to_the_end(read_to_the_end)
+    assert "without Last-Event-ID" in capsys.readouterr().out
