@@ -10,6 +10,10 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import aiohttp
+
+from sse_lab.launch import LabServer
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -40,3 +44,14 @@ async def call(function: Callable[..., object], *args: object) -> object:
     """The function's result, awaited if it is a coroutine (a stub may be a plain def)."""
     result = function(*args)
     return await result if inspect.isawaitable(result) else result
+
+
+async def ask_as_alice(lab: LabServer, prompt: str, base_url: str | None = None) -> str:
+    """`POST /new` as alice (to `base_url`, e.g. a proxy in front, else the lab): the id."""
+    async with (
+        aiohttp.ClientSession(headers=lab.auth_header("alice")) as session,
+        session.post(f"{base_url or lab.url}/new", json={"prompt": prompt}) as response,
+    ):
+        response.raise_for_status()
+        answer_id: str = (await response.json())["id"]
+        return answer_id

@@ -12,10 +12,8 @@ import inspect
 from collections.abc import Callable
 from typing import Final
 
-import aiohttp
-
 from sse_lab.clients import fetch_event_source
-from sse_lab.exercises import Verdict, verdict
+from sse_lab.exercises import Verdict, ask_as_alice, verdict
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 
@@ -72,12 +70,12 @@ async def check_resume(resume: Callable[[str, str, str, str], object]) -> Verdic
     )
     with start_server(token_delay=_TOKEN_DELAY) as lab:
         token = lab.tokens["alice"]
-        finished_id = await _ask(lab, finished)
+        finished_id = await ask_as_alice(lab, finished)
         await _read_to_end(lab, finished_id)
         ids = {finished: finished_id}
         for prompt, last_event_id, expected, hint in cases:
             if prompt not in ids:
-                ids[prompt] = await _ask(lab, prompt)
+                ids[prompt] = await ask_as_alice(lab, prompt)
                 await _read_to_end(lab, ids[prompt], until_id=last_event_id)
             call = f"resume(url, token, answer_id, {last_event_id!r})"
             got, raised = await _run(call, resume, lab.url, token, ids[prompt], last_event_id)
@@ -142,17 +140,6 @@ def _text_problem(call: str, got: object, expected: str) -> str | None:
 
 def _short(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
-
-
-async def _ask(lab: LabServer, prompt: str) -> str:
-    """Step 1 as alice: the new answer's id."""
-    async with (
-        aiohttp.ClientSession(headers=lab.auth_header("alice")) as session,
-        session.post(f"{lab.url}/new", json={"prompt": prompt}) as response,
-    ):
-        response.raise_for_status()
-        answer_id: str = (await response.json())["id"]
-        return answer_id
 
 
 async def _read_to_end(lab: LabServer, answer_id: str, until_id: str | None = None) -> None:

@@ -15,7 +15,7 @@ from typing import Final
 import aiohttp
 
 from sse_lab import exercises
-from sse_lab.exercises import verdict
+from sse_lab.exercises import Verdict, ask_as_alice, verdict
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.services.nginx import nginx_missing, start_nginx
@@ -32,7 +32,9 @@ _PATIENCE: Final = 0.2
 _SLOW_TOKENS: Final = 6
 
 
-async def check_time_to_first_delta(time_to_first_delta: Callable[[str, str, str], object]) -> bool:
+async def check_time_to_first_delta(
+    time_to_first_delta: Callable[[str, str, str], object],
+) -> Verdict:
     """Whether `await time_to_first_delta(url, token, prompt)` returns the seconds from
     `POST {url}/new` to the arrival of the answer's first delta: short straight from the
     server and through nginx with `X-Accel-Buffering: no`, the whole answer's time through
@@ -85,7 +87,7 @@ def _seconds_problem(call: str, got: object, whole: float, buffered: bool) -> st
     return None
 
 
-async def check_read_to_the_end(read_to_the_end: Callable[[str, str], object]) -> bool:
+async def check_read_to_the_end(read_to_the_end: Callable[[str, str], object]) -> Verdict:
     """Whether `await read_to_the_end(stream_url, token)` returns an answer's whole text
     through an nginx that cuts every stream quiet for longer than its proxy_read_timeout:
     reconnecting with `Last-Event-ID` until `done`, nothing lost and nothing twice."""
@@ -96,7 +98,7 @@ async def check_read_to_the_end(read_to_the_end: Callable[[str, str], object]) -
         start_server(token_delay=_SLOW_PACE, max_tokens=_SLOW_TOKENS, retry_ms=50) as lab,
         start_nginx([lab.url], read_timeout=_PATIENCE) as proxy,
     ):
-        answer_id = await _ask(lab, proxy.url)
+        answer_id = await ask_as_alice(lab, _PROMPT, proxy.url)
         call = "read_to_the_end(stream_url, token)"
         stream_url = f"{proxy.url}/sse/{answer_id}"
         got, problem = await _run(call, read_to_the_end, stream_url, lab.tokens["alice"])
@@ -151,14 +153,3 @@ async def _run(
     except Exception as error:
         return None, f"{call} raised {type(error).__name__}: {error}"
     return result, None
-
-
-async def _ask(lab: LabServer, base_url: str) -> str:
-    """POST /new as alice through `base_url`: the new answer's id."""
-    async with (
-        aiohttp.ClientSession(headers=lab.auth_header("alice")) as session,
-        session.post(f"{base_url}/new", json={"prompt": _PROMPT}) as response,
-    ):
-        response.raise_for_status()
-        answer_id: str = (await response.json())["id"]
-        return answer_id
