@@ -55,3 +55,15 @@ async def ask_as_alice(lab: LabServer, prompt: str, base_url: str | None = None)
         response.raise_for_status()
         answer_id: str = (await response.json())["id"]
         return answer_id
+
+
+def text_shape_problem(call: str, got: object) -> str | None:
+    """What is wrong with `got` as an answer's text whatever its words (None, not a str, raw
+    event data), or None: the first checks of every exercise that returns an answer's text."""
+    if got is None:
+        return f"{call} returned None: return the answer's text"
+    if not isinstance(got, str):
+        return f"{call} returned a {type(got).__name__}: return the text, a str"
+    if '"delta"' in got:
+        return f"{call} returned raw data: join the `delta` of each event's JSON data"
+    return None

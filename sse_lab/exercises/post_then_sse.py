@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Final
 
 from sse_lab.clients import fetch_event_source
-from sse_lab.exercises import Verdict, ask_as_alice, verdict
+from sse_lab.exercises import Verdict, ask_as_alice, text_shape_problem, verdict
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 
@@ -123,14 +123,11 @@ def _post_slip(lab: LabServer) -> str | None:
 
 def _text_problem(call: str, got: object, expected: str) -> str | None:
     """What is wrong with the text returned, or None."""
-    if got is None:
-        return f"{call} returned None: return the answer's text"
-    if not isinstance(got, str):
-        return f"{call} returned a {type(got).__name__}: return the text, a str"
     if got == expected:
         return None
-    if '"delta"' in got:
-        return f"{call} returned raw data: join the `delta` of each event's JSON data"
+    if (problem := text_shape_problem(call, got)) is not None:
+        return problem
+    assert isinstance(got, str)  # text_shape_problem checked it is one
     if "finish_reason" in got:
         return f"{call} kept the `done` event's data: it is not part of the answer"
     if expected.startswith(got):

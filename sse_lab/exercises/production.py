@@ -15,7 +15,7 @@ from typing import Final
 import aiohttp
 
 from sse_lab import exercises
-from sse_lab.exercises import Verdict, ask_as_alice, verdict
+from sse_lab.exercises import Verdict, ask_as_alice, text_shape_problem, verdict
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.services.nginx import nginx_missing, start_nginx
@@ -108,14 +108,11 @@ async def check_read_to_the_end(read_to_the_end: Callable[[str, str], object]) -
 
 
 def _text_problem(call: str, got: object, expected: str, reconnects: list[str]) -> str | None:
-    if got is None:
-        return f"{call} returned None: return the answer's text"
-    if not isinstance(got, str):
-        return f"{call} returned a {type(got).__name__}: return the text, a str"
     if got == expected:
         return None
-    if '"delta"' in got:
-        return f"{call} returned raw data: join the `delta` of each event's JSON data"
+    if (problem := text_shape_problem(call, got)) is not None:
+        return problem
+    assert isinstance(got, str)  # text_shape_problem checked it is one
     if expected.startswith(got):
         return (
             f"{call} returned {len(got)} of {len(expected)} characters: nginx cut the quiet "
