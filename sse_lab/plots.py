@@ -18,7 +18,7 @@ from matplotlib.patches import Rectangle
 if TYPE_CHECKING:
     from sse_lab.clients import Attempt
 
-__all__ = ["plot_arrivals", "plot_reconnections", "plot_url_limit"]
+__all__ = ["plot_arrivals", "plot_reconnections", "plot_served_by", "plot_url_limit"]
 
 
 def plot_arrivals(
@@ -46,6 +46,31 @@ def plot_arrivals(
     ax.grid(alpha=0.3)
     if len(series) > 1:
         ax.legend()
+    return figure
+
+
+def plot_served_by(
+    served: Sequence[tuple[str, float]],
+    *,
+    title: str = "Which server sent each event",
+    ax: Axes | None = None,
+) -> Figure:
+    """Each event of one stream, in order, at the moment it arrived (seconds), in the colour
+    of the server that sent it: `served` holds one (server name, seconds) per event. A reader
+    that resumes on another server shows as one line of events that changes colour and goes
+    on from the next number, with no gap and no step back.
+    """
+    figure, ax = _figure_and_axes(ax, figsize=(7, 3.2))
+    for name in dict.fromkeys(who for who, _ in served):  # in the order they first served
+        mine = [(n, seconds) for n, (who, seconds) in enumerate(served, 1) if who == name]
+        ax.plot([t for _, t in mine], [n for n, _ in mine], ".", markersize=4, label=name)
+    ax.set_xlabel("seconds since the request")
+    ax.set_ylabel("event number in the stream")
+    ax.set_title(title)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend()
     return figure
 
 

@@ -17,7 +17,7 @@ from matplotlib.transforms import Bbox
 
 from sse_lab import plots
 from sse_lab.clients import Attempt
-from sse_lab.plots import plot_arrivals, plot_reconnections, plot_url_limit
+from sse_lab.plots import plot_arrivals, plot_reconnections, plot_served_by, plot_url_limit
 
 PIXEL = 1.0  # how far outside its axes an element may reach: a rounding error, no more
 
@@ -45,6 +45,10 @@ HELPERS: dict[str, Callable[[], Figure]] = {
     ),
     "plot_reconnections": lambda: plot_reconnections(
         {"retry: 300": reconnecting(0.3), "retry: 1000": reconnecting(1.0, t0=50.0)}
+    ),
+    "plot_served_by": lambda: plot_served_by(
+        [("worker 1", 0.1 * n) for n in range(1, 21)]
+        + [("worker 2", 2.5 + 0.1 * n) for n in range(1, 31)]
     ),
     "plot_url_limit": lambda: plot_url_limit([*URL_SIZES, (8190, 200), (8191, 414)], limit=8190),
 }
@@ -155,6 +159,16 @@ def test_plot_arrivals_draws_one_staircase_per_series() -> None:
     assert list(lines[0].get_xdata()) == [0.0, 0.1, 0.2, 0.3]
     assert list(lines[0].get_ydata()) == [0, 1, 2, 3]
     assert ax.get_legend() is not None
+
+
+def test_plot_served_by_numbers_events_across_servers_without_restarting() -> None:
+    served = [("a", 0.1), ("a", 0.2), ("b", 0.9), ("b", 1.0), ("b", 1.1)]
+    (ax,) = plot_served_by(served).axes
+    a, b = ax.get_lines()
+    assert (a.get_label(), b.get_label()) == ("a", "b")
+    assert list(a.get_ydata()) == [1, 2]
+    assert list(b.get_xdata()) == [0.9, 1.0, 1.1]
+    assert list(b.get_ydata()) == [3, 4, 5]  # the reader went on from event 3 on server b
 
 
 def test_plot_reconnections_puts_each_event_on_the_row_of_its_connection() -> None:
