@@ -31,7 +31,7 @@ def _store(text: str) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line of CONTRACT.md."""
+    """The command line: `serve` (the lab server), as the README shows it."""
     parser = argparse.ArgumentParser(prog="python -m sse_lab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the lab: demo stream, chat, built-in model")

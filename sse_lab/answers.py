@@ -18,7 +18,7 @@ from typing import Any
 import openai
 
 from sse_lab.config import Upstream
-from sse_lab.feeds import Batch, Feed, Sink, Subscription
+from sse_lab.feeds import Batch, Feed, Subscription
 from sse_lab.sse import EventStreamParser
 from sse_lab.store import Answer, AnswerStore, Progress, Status
 
@@ -46,7 +46,7 @@ class AnswerService:
         self._upstream = upstream
         self._limits = limits
         # No SDK retries: a retry would restart the answer and send its first words twice.
-        # The aiohttp transport reads a stream with about a fifth less CPU than the default.
+        # The aiohttp transport reads a stream with less CPU than the default (httpx).
         self._client = openai.AsyncOpenAI(
             base_url=upstream.base_url,
             api_key=upstream.api_key,
@@ -86,64 +86,44 @@ class AnswerService:
         """How many answers are being generated right now."""
         return len(self._tasks)
 
-    async def deliver(
-        self, answer_id: str, after: int, sink: Sink, progress: Progress | None = None
-    ) -> None:
-        """Give `sink` the answer's pieces after `after` in batches, the End last; an empty
-        batch after `heartbeat` s without news. What is stored comes at once; the rest as
-        the answer's feed gets it, called inside the store's commit (so `sink` must not block).
-        Returns after the End; raises what `sink` raised. `progress`: the store's answer for
-        `after`, if the caller has read it already."""
-        async with self._subscribed(answer_id, after, sink, progress) as subscription:
-            if subscription is not None:
-                await subscription.ended
-
-    async def follow(self, answer_id: str, after: int = 0) -> AsyncIterator[Batch]:
-        """The batches of `deliver`, for a reader that awaits each write (a WebSocket)."""
-        inbox: asyncio.Queue[Batch] = asyncio.Queue()
-        async with self._subscribed(answer_id, after, inbox.put_nowait, None):
-            while not (batch := await inbox.get()).ended:
-                yield batch
-            yield batch
-
     @contextlib.asynccontextmanager
-    async def _subscribed(
-        self, answer_id: str, after: int, sink: Sink, progress: Progress | None
-    ) -> AsyncIterator[Subscription | None]:
-        """What is stored goes to `sink` at once; then, within the block, what the feed gets
-        (the subscription; None when the answer has ended already)."""
-        stored, feed, after = await self._catch_up(answer_id, after, progress)
-        for batch in stored:
-            sink(batch)
-        if feed is None:
-            yield None
+    async def follow(
+        self, answer_id: str, after: int = 0, progress: Progress | None = None
+    ) -> AsyncIterator[Subscription]:
+        """The answer's pieces after `after`, in batches for `async for` within the block:
+        what is stored at once, then what the answer's feed passes on, the End last; an
+        empty batch after `heartbeat` s without news. `progress`: the store's read for
+        `after`, if the caller has made it already. ValueError if `after` is beyond what a
+        running answer has: no feed may start ahead of it."""
+        subscription = Subscription(after)
+        feed = await self._catch_up(answer_id, subscription, progress)
+        if feed is None:  # the answer has ended: the subscription has it all
+            yield subscription
             return
-        subscription = feed.subscribe(after, sink)
+        feed.subscribe(subscription)
         try:
             yield subscription
         finally:
             feed.unsubscribe(subscription)
 
     async def _catch_up(
-        self, answer_id: str, after: int, progress: Progress | None
-    ) -> tuple[list[Batch], Feed | None, int]:
-        """What is stored after `after`; the feed for the rest, which has passed on nothing
-        beyond what is stored (None: the answer has ended); the last seq stored. ValueError
-        if `after` is beyond what a running answer has: no feed may start ahead of it."""
-        stored = []
+        self, answer_id: str, subscription: Subscription, progress: Progress | None
+    ) -> Feed | None:
+        """Give `subscription` what is stored after its seq; return the feed for the rest,
+        which has passed on nothing beyond that (None: the answer has ended)."""
         while True:
+            after = subscription.seq
             progress = progress or await self.store.read(answer_id, after)
             if progress.behind(after):
                 raise ValueError(f"{answer_id} has {progress.last_seq} deltas, not {after}")
             batch = Batch.of(progress)
             if batch.pieces:
-                stored.append(batch)
-                after = batch.pieces[-1].seq
+                subscription.give(batch)
             if batch.ended:
-                return stored, None, after
-            feed = self._feed(answer_id, after)
-            if feed.seq <= after:
-                return stored, feed, after
+                return None
+            feed = self._feed(answer_id, subscription.seq)
+            if feed.seq <= subscription.seq:
+                return feed
             progress = None
 
     def _feed(self, answer_id: str, after: int) -> Feed:
@@ -160,11 +140,11 @@ class AnswerService:
             feed.ended.add_done_callback(forget)
         return feed
 
-    async def close(self) -> None:
-        """Cancel every answer this process generates (they end as errors), let their readers
-        have the end, and close the upstream client. Safe to call more than once. Readers of
-        answers that another process generates (a shared store) are left to the server's
-        shutdown: their streams close without an end, and they resume on another worker."""
+    async def end_running(self) -> None:
+        """End every answer this process generates as an error ("the server stopped"), and
+        pass that end to its readers here. Readers of answers that another process generates
+        (a shared store) are left to the server's shutdown: their streams close without an
+        end, and they resume on another worker."""
         tasks = dict(self._tasks)
         for task in tasks.values():
             task.cancel()
@@ -173,6 +153,10 @@ class AnswerService:
         for answer_id in tasks:
             await self._end(answer_id, "error", None, "the server stopped")
         await asyncio.gather(*ending, return_exceptions=True)
+
+    async def close(self) -> None:
+        """`end_running`, then close the upstream client. Safe to call more than once."""
+        await self.end_running()
         await self._client.close()
 
     async def _end(

@@ -1,16 +1,15 @@
 """Following a running answer: its pieces in batches that all its readers in this process share.
 
 The store is watched once per running answer, not once per reader: each commit's news
-becomes one `Batch`, handed to every subscribed reader's sink there and then. A thousand
-readers of one answer cost one encoding per batch and no task switch at all: the store's
-commit calls the feed, and an SSE reader's sink writes to its socket directly.
+becomes one `Batch`, queued for every subscribed reader there and then, so that the
+readers of one answer share one watch of the store and the very same batches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from sse_lab.store import AnswerStore, Progress, Status
@@ -72,48 +71,40 @@ class Batch:
         return Batch(tuple(piece for piece in self.pieces if piece.seq > seq))
 
 
-Sink = Callable[[Batch], None]
-
-
 class Subscription:
-    """A reader of a feed: what it has (`seq`), where its batches go, and `ended`: done once
-    the End went to the sink, or failed with what the sink raised (its client left)."""
+    """A reader of a feed: what it has (`seq`), and the batches waiting for it, which
+    `async for` takes in order until the End."""
 
-    __slots__ = ("ended", "seq", "sink")
+    __slots__ = ("inbox", "seq")
 
-    def __init__(self, seq: int, sink: Sink) -> None:
+    def __init__(self, seq: int) -> None:
         self.seq = seq
-        self.sink = sink
-        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.inbox: asyncio.Queue[Batch] = asyncio.Queue()
 
     def give(self, batch: Batch) -> bool:
-        """Pass the batch on (what this reader lacks of it); False once the reader is done."""
-        if self.ended.done():
-            return False  # cancelled: its reader's task is on its way out
+        """Queue what this reader lacks of the batch; False once it has the End."""
         if batch.pieces:
             if batch.first <= self.seq:  # only just after joining: it read some from the store
                 batch = batch.after(self.seq)
                 if not batch.pieces:
                     return True
             self.seq = batch.last
-        try:
-            self.sink(batch)
-        except Exception as exc:
-            self.ended.set_exception(exc)
-            return False
-        if batch.ended:
-            self.ended.set_result(None)
-            return False
-        return True
+        self.inbox.put_nowait(batch)
+        return not batch.ended
+
+    async def __aiter__(self) -> AsyncIterator[Batch]:
+        while not (batch := await self.inbox.get()).ended:
+            yield batch
+        yield batch
 
 
 class Feed:
     """One running answer's batches, from the store, for every reader in this process.
 
     `seq` is the last sequence number of the store's that it has passed on: a reader that
-    has everything up to `seq` and subscribes misses nothing. Sinks are called as each batch
-    comes (inside the store's commit), so they must not block. After `idle` s without news,
-    readers get an empty batch. `ended` is done once the End went out; a reader that
+    has everything up to `seq` and subscribes misses nothing. Batches are queued for the
+    subscriptions as each comes (inside the store's commit). After `idle` s without news,
+    readers get an empty batch. `ended` is done once the End is queued; a reader that
     subscribes later gets that End at once (after a failure, the feed's own error End).
     """
 
@@ -133,14 +124,12 @@ class Feed:
         except Exception:
             self._failed()
 
-    def subscribe(self, after: int, sink: Sink) -> Subscription:
-        """Give `sink` every batch from now on, without the pieces up to `after`."""
-        subscription = Subscription(after, sink)
+    def subscribe(self, subscription: Subscription) -> None:
+        """Give the subscription every batch from now on (the End at once if it came)."""
         if self._end is None:
             self._subscriptions.append(subscription)
         else:
             subscription.give(self._end)
-        return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Stop giving batches to this subscription (its reader left); safe to repeat."""

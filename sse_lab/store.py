@@ -163,12 +163,11 @@ class SQLiteAnswerStore:
     or for a commit, the error end of its answers), so a lock held elsewhere never stops
     the loop for long.
     Deltas are committed in groups: those appended in one turn of the event loop (from
-    any number of answers) share a transaction, a seventh of the cost of one each, which
-    runs as the loop's next callback; `append` does not wait for it. Watchers are told of
-    a delta once it is committed, right in the commit (no task switch), so a crash never
-    shows a reader more than a restart replays; `read` and `finish` commit first. On
-    opening, answers left 'running' by an earlier process are ended with an error, so their
-    readers get what was stored and then learn why it stopped.
+    any number of answers) share one transaction, which runs as the loop's next callback;
+    `append` does not wait for it. Watchers are told of a delta once it is committed, right
+    in the commit, so a crash never shows a reader more than a restart replays; `read` and
+    `finish` commit first. On opening, answers left 'running' by an earlier process are
+    ended with an error, so their readers get what was stored and then learn why it stopped.
     """
 
     def __init__(self, path: str = ":memory:") -> None:

@@ -36,21 +36,24 @@ def create_app(settings: Settings) -> web.Application:
     app[MODEL_STREAMS] = set()
     app[OPEN_STREAMS] = set()
     app[OPEN_SOCKETS] = set()
-    app.cleanup_ctx.append(_answers)
-    app.on_shutdown.append(_stop_answers)
+    app.cleanup_ctx.append(answer_service)
+    app.on_shutdown.append(say_goodbye)
     for group in (demo, chat, openai_api, request_log, ws, page):
         app.add_routes(group.routes)
     return app
 
 
-async def _answers(app: web.Application) -> AsyncIterator[None]:
+async def answer_service(app: web.Application) -> AsyncIterator[None]:
+    """The answer store and the service on it, from the app's start-up to its clean-up."""
     settings = app[SETTINGS]
     store = await open_store(settings)
     limits = Limits(settings.max_tokens, settings.max_seconds)
     app[ANSWERS] = AnswerService(store, settings.upstream, limits, settings.heartbeat)
-    yield
-    await app[ANSWERS].close()
-    await store.close()
+    try:
+        yield
+    finally:
+        await app[ANSWERS].close()
+        await store.close()
 
 
 async def open_store(settings: Settings) -> AnswerStore:
@@ -61,11 +64,11 @@ async def open_store(settings: Settings) -> AnswerStore:
     return await RedisAnswerStore.connect(url, retention=settings.store_retention)
 
 
-async def _stop_answers(app: web.Application) -> None:
-    # Before the server waits for open requests: end generation, so readers get their
-    # `error` event and the model's streams close, and say goodbye on open WebSockets,
-    # instead of the wait running out.
-    await app[ANSWERS].close()
+async def say_goodbye(app: web.Application) -> None:
+    """Before the server waits for its open requests: the answers generated here end (their
+    readers get the `error` event and leave) and WebSockets close with 1001, so that the
+    wait does not run out with streams open."""
+    await app[ANSWERS].end_running()
     sockets = app[OPEN_SOCKETS]
     for socket in list(sockets):
         await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
@@ -73,8 +76,8 @@ async def _stop_answers(app: web.Application) -> None:
 
 async def freeze_heap(app: web.Application) -> None:
     """For a server in a process of its own, once started: what start-up made (modules, the
-    SDK's models) leaves the garbage collector's view, so that a full collection under a
-    thousand streams takes a few ms instead of 50-90 ms on the event loop (gc.freeze)."""
+    SDK's models) leaves the garbage collector's view, so that a full collection under many
+    streams does not walk it on the event loop (gc.freeze)."""
     gc.freeze()
 
 

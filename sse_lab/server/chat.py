@@ -16,12 +16,7 @@ from sse_lab.server.auth import require_user, stream_token_user
 from sse_lab.server.bodies import BadJSON, read_json
 from sse_lab.server.errors import error_response, shown
 from sse_lab.server.state import ANSWERS, SETTINGS
-from sse_lab.server.streams import (
-    batch_writer,
-    event_stream,
-    parse_last_event_id,
-    stream_head,
-)
+from sse_lab.server.streams import batch_bytes, event_stream, parse_last_event_id, stream_head
 from sse_lab.store import Progress
 
 routes = web.RouteTableDef()
@@ -134,6 +129,12 @@ async def _stream(
     after: int,
     progress: Progress | None = None,
 ) -> web.StreamResponse:
-    async with event_stream(request) as response:
-        await answers.deliver(answer_id, after, batch_writer(request, response), progress)
-    return response
+    """Send the answer's events after `after`: what is stored, then each batch as the
+    answer's feed passes it on (the same batches for all of its readers), the end last."""
+    async with (
+        event_stream(request) as stream,
+        answers.follow(answer_id, after, progress) as batches,
+    ):
+        async for batch in batches:
+            await stream.send(batch_bytes(batch))
+    return stream.response

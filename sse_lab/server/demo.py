@@ -7,13 +7,7 @@ import json
 
 from aiohttp import web
 
-from sse_lab.server.streams import (
-    HEARTBEAT,
-    event_stream,
-    parse_last_event_id,
-    stream_head,
-    write_within,
-)
+from sse_lab.server.streams import HEARTBEAT, event_stream, parse_last_event_id, stream_head
 from sse_lab.sse import ServerSentEvent
 
 routes = web.RouteTableDef()
@@ -44,18 +38,18 @@ async def demo_stream(request: web.Request) -> web.StreamResponse:
         return web.Response(status=204)  # the client saw `done`: stop reconnecting
     if request.method == "HEAD":
         return stream_head()
-    async with event_stream(request) as response:
+    async with event_stream(request) as stream:
         for n in range(after + 1, count + 1):
             event = ServerSentEvent(data=json.dumps({"n": n, "of": count}), id=str(n))
-            await write_within(request, response, event.encode())
+            await stream.send(event.encode())
             if n % HEARTBEAT_EVERY == 0:
-                await write_within(request, response, HEARTBEAT)
+                await stream.send(HEARTBEAT)
             if n == count:
                 break
             await asyncio.sleep(interval_ms / 1000)
             if drop_after and n - after >= drop_after and request.transport is not None:
                 request.transport.close()  # as a flaky network would: no goodbye
-                return response
+                return stream.response
         done = ServerSentEvent(data=json.dumps({"events": count}), event="done", id=str(count + 1))
-        await write_within(request, response, done.encode())
-    return response
+        await stream.send(done.encode())
+    return stream.response

@@ -8,9 +8,9 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aiohttp import HttpVersion11, web
+from aiohttp import web
 
-from sse_lab.feeds import Batch, Delta, End, Sink
+from sse_lab.feeds import Batch, Delta, End
 from sse_lab.server.protocol import GuardedHandler
 from sse_lab.server.state import OPEN_STREAMS, SETTINGS
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
@@ -29,24 +29,54 @@ def stream_head() -> web.StreamResponse:
     return web.Response(headers=SSE_HEADERS)
 
 
+class EventStream:
+    """An open SSE response. `send` waits while the client's buffer is full; a client that
+    takes nothing for `stalled_reader_timeout` s is cut off (ConnectionResetError)."""
+
+    def __init__(self, request: web.Request, response: web.StreamResponse) -> None:
+        self.request = request
+        self.response = response
+        self._patience = request.app[SETTINGS].stalled_reader_timeout
+
+    async def send(self, data: bytes) -> None:
+        """Write events (or a comment) to the client."""
+        if keeps_up(self.request, data):
+            await self.response.write(data)
+            return
+        try:
+            async with asyncio.timeout(self._patience):
+                await self.response.write(data)
+        except TimeoutError:
+            if self.request.transport is not None:
+                self.request.transport.abort()
+            raise ConnectionResetError("the client took nothing for too long") from None
+
+
+def keeps_up(request: web.Request, data: bytes) -> bool:
+    """Whether writing `data` cannot wait, so needs no timer: the socket has taken all that
+    was written so far, and `data` is below the transport's high-water mark (64 KiB), the
+    only point at which aiohttp's `write` waits for the client."""
+    transport = request.transport
+    return transport is not None and not transport.get_write_buffer_size() and len(data) < 1 << 15
+
+
 @asynccontextmanager
-async def event_stream(request: web.Request) -> AsyncIterator[web.StreamResponse]:
-    """An open SSE response (headers and a `retry:` field sent) to write events to.
+async def event_stream(request: web.Request) -> AsyncIterator[EventStream]:
+    """An open SSE response (headers and a `retry:` field sent) to send events to.
 
     A client leaving ends the block quietly; while open, the stream counts in OPEN_STREAMS.
     After the block, a client that takes nothing more for `stalled_reader_timeout` s is
     cut off (see `end_stream`).
     """
     response = web.StreamResponse(headers=SSE_HEADERS)
-    if request.version >= HttpVersion11:
-        response.enable_chunked_encoding()  # what aiohttp does anyway; `batch_writer` relies on it
     await response.prepare(request)
     streams = request.app[OPEN_STREAMS]
     streams.add(response)
     settings = request.app[SETTINGS]
+    stream = EventStream(request, response)
     try:
-        await response.write(encode_retry(settings.retry_ms))
-        yield response
+        await stream.send(encode_retry(settings.retry_ms))
+        yield stream
         await end_stream(request, response, settings.stalled_reader_timeout)
     except ConnectionResetError:
         pass  # the client left
@@ -68,51 +98,14 @@ async def end_stream(request: web.Request, response: web.StreamResponse, seconds
         request.protocol.close_if_quiet(seconds)
 
 
-async def write_within(request: web.Request, response: web.StreamResponse, data: bytes) -> None:
-    """`response.write`, which waits while the client's buffer is full: a client that takes
-    nothing for `stalled_reader_timeout` s is cut off (ConnectionResetError)."""
-    try:
-        async with asyncio.timeout(request.app[SETTINGS].stalled_reader_timeout):
-            await response.write(data)
-    except TimeoutError:
-        if request.transport is not None:
-            request.transport.abort()
-        raise ConnectionResetError("the client took nothing for too long") from None
-
-
-@functools.lru_cache(maxsize=4096)  # the readers of one answer write the same batches
+@functools.lru_cache(maxsize=256)  # an answer's readers send each batch at about one time
 def batch_bytes(batch: Batch) -> bytes:
     """A batch as one write: its pieces' events, or a heartbeat comment when it has none."""
     return b"".join(map(answer_event, batch.pieces)) if batch.pieces else HEARTBEAT
 
 
-@functools.lru_cache(maxsize=4096)
-def batch_chunk(batch: Batch) -> bytes:
-    """`batch_bytes` framed as one chunk of an HTTP/1.1 chunked body."""
-    data = batch_bytes(batch)
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def batch_writer(request: web.Request, response: web.StreamResponse) -> Sink:
-    """A sink for `AnswerService.deliver` that writes each batch straight to the client's
-    socket. A reader then costs no task switch per batch, which was most of the CPU of a
-    thousand readers. No back-pressure is needed: an answer is bounded (max_tokens), so
-    what waits for a slow client is too. Raises ConnectionResetError once the client left.
-    """
-    transport = request.transport
-    encode = batch_chunk if response.chunked else batch_bytes  # HTTP/1.0: the body ends at close
-
-    def write(batch: Batch) -> None:
-        if transport is None or transport.is_closing():
-            raise ConnectionResetError("the client left")
-        transport.write(encode(batch))
-
-    return write
-
-
-@functools.lru_cache(maxsize=4096)  # readers catching up on one answer share each piece's bytes
 def answer_event(item: Delta | End) -> bytes:
-    """An answer's piece as CONTRACT.md spells it: deltas, then `done` or `error`."""
+    """An answer's piece as an SSE event: `id: n` and `{"delta": ...}`, then `done` or `error`."""
     if isinstance(item, Delta):
         return ServerSentEvent(data=json.dumps({"delta": item.text}), id=str(item.seq)).encode()
     if item.status == "error":

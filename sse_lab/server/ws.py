@@ -154,9 +154,10 @@ class Conversation:
         try:
             await self._send({"type": "answer", "id": answer_id})
             # Heartbeats (empty batches) send nothing: the socket's own ping/pong keeps it alive.
-            async for batch in self._answers.follow(answer_id, after):
-                for item in batch.pieces:
-                    await self._send(answer_message(answer_id, item))
+            async with self._answers.follow(answer_id, after) as batches:
+                async for batch in batches:
+                    for item in batch.pieces:
+                        await self._send(answer_message(answer_id, item))
             ended = True
         except ConnectionResetError:
             pass  # the client left
