@@ -44,12 +44,14 @@ Piece = Delta | End
 
 class Batch:
     """Pieces that came together, in order, the End last; none for a heartbeat (nothing new
-    for a while). Hashed by identity, so its encoding can be cached once for all readers."""
+    for a while). `wire`: its bytes as sent, made by the first reader that sends it, so
+    that one answer's readers share one encoding (see `server.streams.batch_bytes`)."""
 
-    __slots__ = ("ended", "first", "last", "pieces")
+    __slots__ = ("ended", "first", "last", "pieces", "wire")
 
     def __init__(self, pieces: tuple[Piece, ...] = ()) -> None:
         self.pieces = pieces
+        self.wire: bytes | None = None
         # Worked out once here, not once per reader that is given the batch.
         self.first = pieces[0].seq if pieces else 0
         self.last = pieces[-1].seq if pieces else 0

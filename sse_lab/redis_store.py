@@ -68,11 +68,16 @@ ENDED_CHANNEL = "sse_lab:ended"  # answer ids, once ended (or `!id message`: tol
 _DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 # KEYS: hash, stream. ARGV: seq, retention ms, texts... Refused (0) once the answer ended.
+# Deltas the stream has already are skipped: a retried append (its reply lost on a broken
+# connection, after Redis had run it) stores nothing twice and is no error.
 _APPEND = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
 local seq = tonumber(ARGV[1])
+local stored = redis.call('XLEN', KEYS[2])
 for i = 3, #ARGV do
-  redis.call('XADD', KEYS[2], '0-' .. (seq + i - 3), 't', ARGV[i])
+  if seq + i - 3 > stored then
+    redis.call('XADD', KEYS[2], '0-' .. (seq + i - 3), 't', ARGV[i])
+  end
 end
 if seq == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 return 1

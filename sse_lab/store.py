@@ -137,15 +137,13 @@ class AnswerStore(Protocol):
 
 
 class _Live:
-    """A running answer's deltas kept in memory, so tailing readers don't query SQLite.
+    """A running answer's watchers, and how many of its deltas are committed (`committed`)
+    and appended (`appended`: those still on their way to the database too)."""
 
-    `texts` holds the committed deltas only; `appended` counts those still on their way too.
-    """
-
-    __slots__ = ("appended", "failure", "texts", "watchers")
+    __slots__ = ("appended", "committed", "failure", "watchers")
 
     def __init__(self) -> None:
-        self.texts: list[str] = []
+        self.committed = 0
         self.appended = 0
         self.watchers: list[Watcher] = []
         self.failure: Exception | None = None  # a commit of its deltas failed
@@ -249,8 +247,8 @@ class SQLiteAnswerStore:
             news.setdefault(answer_id, []).append((seq, text))
         for answer_id, deltas in news.items():
             live = self._live[answer_id]
-            live.texts += [text for _, text in deltas]
-            live.tell(Progress(deltas, len(live.texts), "running", None, None))
+            live.committed += len(deltas)
+            live.tell(Progress(deltas, live.committed, "running", None, None))
 
     async def finish(
         self, answer_id: str, status: Status, finish_reason: str | None, error: str | None = None
@@ -271,7 +269,7 @@ class SQLiteAnswerStore:
             ended = True
         if live is not None:
             del self._live[answer_id]
-            live.tell(Progress([], len(live.texts), status, finish_reason, error))
+            live.tell(Progress([], live.committed, status, finish_reason, error))
         return ended
 
     def _end(
@@ -299,20 +297,19 @@ class SQLiteAnswerStore:
     def _read(self, answer_id: str, after: int) -> Progress:
         self._commit()  # a reader sees what was appended before it asked
         live = self._live.get(answer_id)
-        if live is not None:
-            texts = live.texts[after:]
-            deltas = list(enumerate(texts, after + 1))
-            return Progress(deltas, len(live.texts), "running", None, None)
         with _unavailable():
-            row = self._db.execute(
-                "SELECT status, finish_reason, error FROM answers WHERE id = ?", (answer_id,)
-            ).fetchone()
-            if row is None:
-                raise KeyError(answer_id)
+            if live is None:
+                row = self._db.execute(
+                    "SELECT status, finish_reason, error FROM answers WHERE id = ?", (answer_id,)
+                ).fetchone()
+                if row is None:
+                    raise KeyError(answer_id)
             rows = self._db.execute(
                 "SELECT seq, text FROM deltas WHERE answer_id = ? AND seq > ? ORDER BY seq",
                 (answer_id, after),
             ).fetchall()
+            if live is not None:
+                return Progress(rows, live.committed, "running", None, None)
             (last_seq,) = self._db.execute(
                 "SELECT count(*) FROM deltas WHERE answer_id = ?", (answer_id,)
             ).fetchone()

@@ -4,6 +4,7 @@ reaches the process generating, a dead process's answer ends, Redis going away i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -170,3 +171,63 @@ async def test_redis_going_away_is_told_and_its_return_serves_again() -> None:
         await store.finish(again.id, "done", "stop")
         assert await until(lambda: bool(later) and later[-1].status == "done", seconds=10)
         await store.close()
+
+
+class LosesOneReply:
+    """A TCP proxy to Redis that, once, passes on a command containing `marker` and then
+    breaks the connection before its reply comes back: as a network failing at that moment."""
+
+    def __init__(self, redis_port: int, marker: bytes) -> None:
+        self._redis_port = redis_port
+        self._marker = marker
+        self.lost = 0
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        redis_r, redis_w = await asyncio.open_connection("127.0.0.1", self._redis_port)
+
+        async def replies() -> None:
+            while data := await redis_r.read(65536):
+                client_w.write(data)
+
+        relay = asyncio.create_task(replies())
+        try:
+            while data := await client_r.read(65536):
+                if self._marker in data and not self.lost:
+                    self.lost += 1
+                    relay.cancel()  # before Redis can answer: its reply goes nowhere
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await relay
+                    redis_w.write(data)
+                    await redis_r.read(1)  # Redis ran it and answered
+                    break
+                redis_w.write(data)
+        finally:
+            relay.cancel()
+            for writer in (client_w, redis_w):
+                writer.close()
+
+    async def close(self) -> None:
+        self._server.close()
+
+
+async def test_an_append_retried_after_its_reply_was_lost_stores_nothing_twice(
+    redis_server: RedisServer,
+) -> None:
+    proxy = LosesOneReply(redis_server.port, b"EVALSHA")
+    store = await RedisAnswerStore.connect(await proxy.start())
+    try:
+        answer = await store.create("alice", "q")
+        await store.append(answer.id, 1, ["Hel", "lo"])  # sent, run, its reply lost: sent again
+        await store.append(answer.id, 3, ["!"])
+        assert await store.finish(answer.id, "done", "stop")
+        assert proxy.lost == 1
+        progress = await store.read(answer.id, 0)
+        assert progress.deltas == [(1, "Hel"), (2, "lo"), (3, "!")]
+        assert (progress.status, progress.error) == ("done", None)  # no false error end
+    finally:
+        await store.close()
+        await proxy.close()

@@ -260,7 +260,10 @@ async def test_redis_stopped_and_started_again_mid_run(tmp_path: Path) -> None:
                 assert text_of(after) == "".join(answer_tokens("hi"))
                 kept = await stream(http, b, answer_id)  # what Redis acknowledged is there
                 assert text_of(kept).startswith(text_of(events))
-                assert kept[-1].event == "error"
+                if kept[-1].event == "done":  # a write in flight at the stop, retried after it
+                    assert text_of(kept) == "".join(answer_tokens(LONG_PROMPT))
+                else:  # the generating worker's writes failed: the answer ended there
+                    assert kept[-1].event == "error"
         finally:
             a.stop()
             b.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -98,10 +97,12 @@ async def end_stream(request: web.Request, response: web.StreamResponse, seconds
         request.protocol.close_if_quiet(seconds)
 
 
-@functools.lru_cache(maxsize=256)  # an answer's readers send each batch at about one time
 def batch_bytes(batch: Batch) -> bytes:
-    """A batch as one write: its pieces' events, or a heartbeat comment when it has none."""
-    return b"".join(map(answer_event, batch.pieces)) if batch.pieces else HEARTBEAT
+    """A batch as one write: its pieces' events, or a heartbeat comment when it has none;
+    encoded once, for all the readers it is given to."""
+    if batch.wire is None:
+        batch.wire = b"".join(map(answer_event, batch.pieces)) if batch.pieces else HEARTBEAT
+    return batch.wire
 
 
 def answer_event(item: Delta | End) -> bytes:
