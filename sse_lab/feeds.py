@@ -8,6 +8,7 @@ readers of one answer share one watch of the store and the very same batches.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -77,11 +78,12 @@ class Subscription:
     """A reader of a feed: what it has (`seq`), and the batches waiting for it, which
     `async for` takes in order until the End."""
 
-    __slots__ = ("inbox", "seq")
+    __slots__ = ("_waiter", "seq", "waiting")
 
     def __init__(self, seq: int) -> None:
         self.seq = seq
-        self.inbox: asyncio.Queue[Batch] = asyncio.Queue()
+        self.waiting: collections.deque[Batch] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None  # the reader's, while none waits
 
     def give(self, batch: Batch) -> bool:
         """Queue what this reader lacks of the batch; False once it has the End."""
@@ -91,13 +93,20 @@ class Subscription:
                 if not batch.pieces:
                     return True
             self.seq = batch.last
-        self.inbox.put_nowait(batch)
+        self.waiting.append(batch)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
         return not batch.ended
 
     async def __aiter__(self) -> AsyncIterator[Batch]:
-        while not (batch := await self.inbox.get()).ended:
+        while True:
+            while not self.waiting:
+                self._waiter = asyncio.get_running_loop().create_future()
+                await self._waiter
+            batch = self.waiting.popleft()
             yield batch
-        yield batch
+            if batch.ended:
+                return
 
 
 class Feed:

@@ -39,7 +39,7 @@ async def test_every_reader_gets_the_same_batches_and_then_the_end() -> None:
     subscriptions = [subscribed(feed) for _ in range(3)]
     await store.append(answer_id, 1, ["Hel", "lo"])
     await asyncio.sleep(0)  # the commit, the loop's next callback, tells the feed itself
-    assert subscriptions[0].inbox.qsize() == 1
+    assert len(subscriptions[0].waiting) == 1
     await store.append(answer_id, 3, ["!"])
     await store.finish(answer_id, "done", "stop")
     readers = [await read_all(s) for s in subscriptions]
@@ -70,7 +70,7 @@ async def test_a_reader_that_left_is_dropped_and_the_others_go_on() -> None:
     await store.append(answer_id, 2, ["b"])
     await store.finish(answer_id, "done", "stop")
     assert texts(await read_all(stays)) == ["a", "b"]
-    assert left.inbox.qsize() == 1  # "a" only: nothing was queued for it after it left
+    assert len(left.waiting) == 1  # "a" only: nothing was queued for it after it left
 
 
 async def test_a_reader_that_joins_an_ended_feed_gets_its_end_at_once() -> None:
