@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 __all__ = ["plot_arrivals", "plot_reconnections", "plot_served_by", "plot_url_limit"]
 
 
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
 def plot_arrivals(
     series: Mapping[str, Sequence[float]],
     *,
@@ -35,9 +38,17 @@ def plot_arrivals(
     draw on `plt.subplots()`'s axes (`ax=`) and end the cell with `plt.show()`.
     """
     figure, ax = _figure_and_axes(ax, figsize=(7, 3.2))
-    for label, times in series.items():
+    for n, (label, times) in enumerate(series.items()):
         ordered = sorted(times)
-        ax.step([0.0, *ordered], range(len(ordered) + 1), where="post", label=label)
+        # Each later line thinner and in its own dashes: series that coincide stay visible.
+        ax.step(
+            [0.0, *ordered],
+            range(len(ordered) + 1),
+            where="post",
+            label=label,
+            linestyle=LINE_STYLES[n % len(LINE_STYLES)],
+            linewidth=max(1.0, 3.0 - n),
+        )
     ax.set_xlabel("seconds since the request")
     ax.set_ylabel(f"{unit} received")
     ax.set_title(title)

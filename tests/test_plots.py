@@ -161,6 +161,14 @@ def test_plot_arrivals_draws_one_staircase_per_series() -> None:
     assert ax.get_legend() is not None
 
 
+def test_plot_arrivals_keeps_series_that_coincide_visible() -> None:
+    same = [0.1, 0.2, 0.3]
+    lines = plot_arrivals({"a": same, "b": same, "c": same}).axes[0].get_lines()
+    styles = [(line.get_linestyle(), line.get_linewidth()) for line in lines]
+    assert len(set(styles)) == 3  # drawn on top of each other, each still shows
+    assert lines[0].get_linewidth() > lines[1].get_linewidth() > lines[2].get_linewidth()
+
+
 def test_plot_served_by_numbers_events_across_servers_without_restarting() -> None:
     served = [("a", 0.1), ("a", 0.2), ("b", 0.9), ("b", 1.0), ("b", 1.1)]
     (ax,) = plot_served_by(served).axes
