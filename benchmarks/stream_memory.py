@@ -39,13 +39,8 @@ def measured_lab(url: str, changes: dict[str, Any], model_url: str) -> web.AppRu
 
 
 async def memory(request: web.Request) -> web.Response:
-    """The process's memory now; with `?types=1`, its live objects by type too."""
-    with open("/proc/self/status") as lines:
-        status = dict(line.split(":", 1) for line in lines)
-    report: dict[str, Any] = {
-        "rss_kib": int(status["VmRSS"].split()[0]),
-        "allocated": pymalloc_allocated(),
-    }
+    """What live small objects hold now; with `?types=1`, the live objects by type too."""
+    report: dict[str, Any] = {"allocated": pymalloc_allocated()}
     if request.query.get("types"):
         report["types"] = live_types()
     return web.json_response(report)
@@ -85,11 +80,13 @@ def live_types(top: int = 15) -> list[tuple[str, int, int]]:
     return [(name, count[name], total) for name, total in size.most_common(top)]
 
 
-def sample(url: str, types: bool = False) -> dict[str, Any]:
+def sample(lab: ServerProcess, types: bool = False) -> dict[str, Any]:
+    """The lab's `/bench/memory` report, with its VmRSS (from /proc) at that moment."""
     with urllib.request.urlopen(
-        f"{url}/bench/memory{'?types=1' if types else ''}", timeout=60
+        f"{lab.url}/bench/memory{'?types=1' if types else ''}", timeout=60
     ) as r:
         report: dict[str, Any] = json.load(r)
+    report["rss_kib"] = lab.status_kib("VmRSS")
     return report
 
 
@@ -105,24 +102,23 @@ def main() -> None:
         ServerProcess(lab_runner, {"token_delay": PACE, "head_timeout": 60.0}) as model,
         ServerProcess(measured_lab, {"token_delay": PACE, "db_path": "bench.db"}, model.url) as lab,
     ):
-        idle = sample(lab.url)
+        idle = sample(lab)
         samples: list[tuple[float, dict[str, Any]]] = []
-        found: dict[str, Any] = {}
+        done = threading.Event()
         started = time.monotonic()
 
         def watch() -> None:
             types_due = True
-            while not found.get("done"):
-                time.sleep(args.every)
+            while not done.wait(args.every):
                 at = time.monotonic() - started
                 types = types_due and at >= args.types_at
-                samples.append((at, sample(lab.url, types)))
+                samples.append((at, sample(lab, types)))
                 types_due = types_due and not types
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         outcome = read_row([lab], model, args.answers, 1, args.limit)
-        found["done"] = True
+        done.set()
         watcher.join()
     done = sum(r.done for r in outcome.readings)
     print(f"{done}/{args.answers} done; the row's readers start about 3 s in")
