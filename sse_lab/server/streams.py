@@ -53,8 +53,8 @@ class EventStream:
 
 def keeps_up(request: web.Request, data: bytes) -> bool:
     """Whether writing `data` cannot wait, so needs no timer: the socket has taken all that
-    was written so far, and `data` is below the transport's high-water mark (64 KiB), the
-    only point at which aiohttp's `write` waits for the client."""
+    was written so far, and `data` (under 32 KiB) cannot fill the transport's buffer to its
+    high-water mark (64 KiB), the only point at which aiohttp's `write` waits."""
     transport = request.transport
     return transport is not None and not transport.get_write_buffer_size() and len(data) < 1 << 15
 
