@@ -2,26 +2,35 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# One stamp per set of extras: a learner's `make lab` gets only what the notebooks need
-# (.[lab]); `make test` adds the test tools (pytest, Playwright, ruff, mypy) and the peer
-# stacks that benchmarks/peers.py times and tests/test_peers.py checks (.[lab,test,bench]).
+# Every package comes from a tracked lock of exact versions (requirements/): lab.txt is what
+# a learner's `make lab` installs (the package's dependencies and its `lab` extra);
+# test.txt adds the test tools and the peer stacks that benchmarks/peers.py times
+# (.[lab,test,bench]) at the same versions. `make lock` is the one way to change them.
+LAB_LOCK := requirements/lab.txt
+TEST_LOCK := requirements/test.txt
 LAB_STAMP := $(VENV)/.lab-stamp
 STAMP := $(VENV)/.installed-stamp
+# The resolver `make lock` runs; the locks hold every Python 3.11-3.13 platform, with markers.
+UV_VERSION := 0.13.9
+LOCK_ARGS := pyproject.toml requirements/build.in --universal --python-version 3.11 --no-header --upgrade --quiet
 JUPYTER_ARGS ?=
 # JupyterLab refuses to run as root (containers, CI) unless told it may.
 AS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test lint bench system-programs clean
+.PHONY: lab test lint lock bench system-programs clean
 
-$(LAB_STAMP): pyproject.toml
+$(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "SSE Lab needs Python 3.11 or newer")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	$(PYTHON) -m venv $(VENV)
+
+$(LAB_STAMP): $(LAB_LOCK) pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -r $(LAB_LOCK)
+	@# setuptools' notes about editable installs are UserWarnings: not the learner's concern.
+	PYTHONWARNINGS=ignore::UserWarning $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(LAB_STAMP)
 
-$(STAMP): $(LAB_STAMP) pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[lab,test,bench]'
+$(STAMP): $(LAB_STAMP) $(TEST_LOCK)
+	$(BIN)/python -m pip install --quiet -r $(TEST_LOCK)
 	touch $(STAMP)
 
 lab: $(LAB_STAMP)
@@ -34,6 +43,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check sse_lab tests benchmarks
 	$(BIN)/ruff format --check sse_lab tests benchmarks
 	$(BIN)/mypy sse_lab
+
+# Re-resolve both locks to the newest versions pyproject.toml allows, then run `make test`.
+lock: | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile $(LOCK_ARGS) --extra lab -o $(LAB_LOCK)
+	$(BIN)/uv pip compile $(LOCK_ARGS) --extra lab --extra test --extra bench -c $(LAB_LOCK) -o $(TEST_LOCK)
 
 bench: $(STAMP)
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done

@@ -502,7 +502,7 @@ class RedisAnswerStore:
                 await asyncio.sleep(0.5)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     def _heard(self, data: str) -> None:
         if data.startswith("!"):  # an end Redis refused to store
