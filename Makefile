@@ -33,7 +33,7 @@ $(STAMP): $(LAB_STAMP) $(TEST_LOCK)
 	$(BIN)/python -m pip install --quiet -r $(TEST_LOCK)
 	touch $(STAMP)
 
-lab: $(LAB_STAMP)
+lab: $(LAB_STAMP) system-programs
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(AS_ROOT) $(JUPYTER_ARGS)
 
 test: $(STAMP) system-programs lint
@@ -53,19 +53,11 @@ lock: | $(VENV)/bin/python
 bench: $(STAMP)
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
 
-# The tests drive real programs from Debian (command:package pairs); install the missing
-# ones where we may (root, apt). In CI a missing one fails its tests, elsewhere they skip loudly.
-SYSTEM_PROGRAMS := chromium:chromium nginx:nginx redis-server:redis-server
-
-system-programs:
-	@missing=""; for pair in $(SYSTEM_PROGRAMS); do \
-	  command -v "$${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "missing and cannot be installed here:$$missing (their tests will be skipped)"; fi; \
-	fi
+# Notebook 07 and the tests drive real programs from Debian (nginx, openssl, Chromium,
+# redis-server): install the missing ones where we may (root, apt), else say which sections
+# of 07 will not run and how to fix it. In CI a missing one fails its tests, elsewhere they skip loudly.
+system-programs: $(LAB_STAMP)
+	@$(BIN)/python -m sse_lab.services.programs --install
 
 clean:
 	rm -rf $(VENV) build *.egg-info

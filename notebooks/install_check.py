@@ -82,6 +82,19 @@ def check_widgets() -> bool:
     return line(True, "ipywidgets and jupyterlab_widgets: the chat view can display")
 
 
+def check_programs() -> None:
+    """The programs notebook 07 drives: a missing one is a warning (only its sections need it),
+    with what it enables and the command that installs it."""
+    from sse_lab.services.programs import PROGRAMS, install_command, is_installed
+
+    for program in PROGRAMS:
+        if is_installed(program):
+            print(f"✅ {program.command}: {program.enables}")
+        else:
+            print(f"⚠️ no {program.command} on this machine, so no {program.enables}")
+            print(f"   to add it: {install_command([program])}")
+
+
 def check_server() -> bool:
     """Start the lab server, ask it a question, and read the streamed answer to its end."""
     from sse_lab import EventStreamParser, start_server
@@ -113,6 +126,7 @@ def check_setup(show_versions: bool = False) -> bool:
     else:
         results += [check_package(name, minimum, show_versions) for name, minimum in wanted]
         results.append(check_widgets())
+        check_programs()
         try:
             results.append(check_server())
         except Exception as error:  # any failure here is a broken set-up: say which

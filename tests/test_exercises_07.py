@@ -102,3 +102,16 @@ async def test_reconnecting_without_last_event_id_is_told_to_send_it(capsys) -> 
 
     assert not await check_read_to_the_end(read_to_the_end)
     assert "without Last-Event-ID" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check", [check_time_to_first_delta, check_read_to_the_end])
+async def test_a_machine_without_nginx_is_told_so_not_the_learner(
+    check, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    lacking = "nginx is not installed: `sudo apt-get install nginx` (Debian/Ubuntu)"
+    monkeypatch.setattr("sse_lab.exercises.production.nginx_missing", lambda: lacking)
+    solution = load_solution("07_time_to_first_delta").time_to_first_delta
+    assert not await check(solution)
+    printed = capsys.readouterr().out
+    assert printed == f"⚠️ this check cannot run on this machine: {lacking}\n"
+    assert "not yet" not in printed

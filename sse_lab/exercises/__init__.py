@@ -40,6 +40,14 @@ def verdict(problem: str | None, success: str = "") -> Verdict:
     return Verdict(problem is None, message)
 
 
+def unavailable(missing: str) -> Verdict:
+    """Print ⚠️ with what this machine lacks for the check (not the learner's mistake); a
+    false Verdict, since nothing was checked."""
+    message = f"⚠️ this check cannot run on this machine: {missing}"
+    print(message)
+    return Verdict(False, message)
+
+
 async def call(function: Callable[..., object], *args: object) -> object:
     """The function's result, awaited if it is a coroutine (a stub may be a plain def)."""
     result = function(*args)

@@ -15,7 +15,7 @@ from typing import Final
 import aiohttp
 
 from sse_lab import exercises
-from sse_lab.exercises import Verdict, ask_as_alice, text_shape_problem, verdict
+from sse_lab.exercises import Verdict, ask_as_alice, text_shape_problem, unavailable, verdict
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.services.nginx import nginx_missing, start_nginx
@@ -40,7 +40,7 @@ async def check_time_to_first_delta(
     server and through nginx with `X-Accel-Buffering: no`, the whole answer's time through
     an nginx that buffers."""
     if missing := nginx_missing():
-        return verdict(missing)
+        return unavailable(missing)
     whole = _PACE * len(answer_tokens(_PROMPT))
     with (
         start_server(token_delay=_PACE) as lab,
@@ -92,7 +92,7 @@ async def check_read_to_the_end(read_to_the_end: Callable[[str, str], object]) -
     through an nginx that cuts every stream quiet for longer than its proxy_read_timeout:
     reconnecting with `Last-Event-ID` until `done`, nothing lost and nothing twice."""
     if missing := nginx_missing():
-        return verdict(missing)
+        return unavailable(missing)
     expected = "".join(answer_tokens(_PROMPT)[:_SLOW_TOKENS])
     with (
         start_server(token_delay=_SLOW_PACE, max_tokens=_SLOW_TOKENS, retry_ms=50) as lab,
