@@ -111,6 +111,7 @@ class EventSource:
         self._session = session
         self._queue: asyncio.Queue[ServerSentEvent | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._taken: str | None = None  # the id of the last event `async for` took, once it runs
 
     def add_event_listener(self, event_type: str, listener: Listener) -> None:
         """Call `listener` with each event of this type, as `addEventListener` does."""
@@ -126,8 +127,14 @@ class EventSource:
             self._task.cancel()  # a listener's close() is seen by the reading loop itself
 
     async def aclose(self) -> None:
-        """`close()`, then wait until the response and the session this source opened are closed."""
+        """`close()`, then wait until the response and the session this source opened are closed.
+
+        Events read but never taken by an `async for` loop (one that left early) are dropped,
+        so `last_event_id` is that of the last event the loop took: where to resume from.
+        """
         self.close()
+        if self._taken is not None:
+            self.last_event_id = self._taken
         if self._task is not None:
             await asyncio.wait([self._task])
             if not self._task.cancelled():
@@ -143,7 +150,10 @@ class EventSource:
     async def __aiter__(self) -> AsyncIterator[ServerSentEvent]:
         """Every event across reconnections; the loop ends when the source is CLOSED."""
         self._start()
+        if self._taken is None:
+            self._taken = self.last_event_id
         while (event := await self._queue.get()) is not None:
+            self._taken = event.id or ""
             yield event
         self._queue.put_nowait(None)  # so that a later loop ends at once too
 

@@ -336,3 +336,17 @@ async def test_close_from_on_error_prevents_the_reconnection(server: Server) -> 
         source.on_error = source.close
         assert [event async for event in source] == STORY_RECEIVED
     assert len(source.attempts) == 1
+
+
+async def test_a_loop_that_leaves_early_resumes_after_the_last_event_it_took(server: Server) -> None:
+    # The whole story arrives in one piece, so all of it is read before the loop has taken
+    # two events; resuming must still start after those two, or the rest is lost.
+    async with EventSourcePolyfill(f"{server.url}/story?size=100000", headers={}) as source:
+        taken = []
+        async for event in source:
+            taken.append(event)
+            if len(taken) == 2:
+                await asyncio.sleep(0.2)  # a reader who pauses: the rest is read meanwhile
+                break
+    assert [event.id for event in taken] == ["", "1"]
+    assert source.last_event_id == "1"
