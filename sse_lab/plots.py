@@ -21,7 +21,16 @@ if TYPE_CHECKING:
 __all__ = ["plot_arrivals", "plot_reconnections", "plot_served_by", "plot_url_limit"]
 
 
-LINE_STYLES = ("-", "--", ":", "-.")
+DASH = 4.0  # points: the later series are dashed, each in its own third of a 12-point cycle
+
+
+def _series_style(n: int) -> dict[str, object]:
+    """The n-th series' line: the first solid and wide, each later one dashed, its dashes
+    where the other dashed series have gaps, so series that coincide all show."""
+    if n == 0:
+        return {"linestyle": "-", "linewidth": 3.0}
+    offset = DASH * ((n - 1) % 3)
+    return {"linestyle": (offset, (DASH, 2 * DASH)), "linewidth": 1.5}
 
 
 def plot_arrivals(
@@ -40,20 +49,15 @@ def plot_arrivals(
     figure, ax = _figure_and_axes(ax, figsize=(7, 3.2))
     for n, (label, times) in enumerate(series.items()):
         ordered = sorted(times)
-        # Each later line thinner and in its own dashes: series that coincide stay visible.
         ax.step(
-            [0.0, *ordered],
-            range(len(ordered) + 1),
-            where="post",
-            label=label,
-            linestyle=LINE_STYLES[n % len(LINE_STYLES)],
-            linewidth=max(1.0, 3.0 - n),
+            [0.0, *ordered], range(len(ordered) + 1), where="post", label=label, **_series_style(n)
         )
     ax.set_xlabel("seconds since the request")
     ax.set_ylabel(f"{unit} received")
     ax.set_title(title)
     ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
+    # A little room under 0: a series still at 0 (nothing arrived yet) shows above the axis.
+    ax.set_ylim(bottom=-0.03 * max(ax.get_ylim()[1], 1))
     ax.grid(alpha=0.3)
     if len(series) > 1:
         ax.legend()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
@@ -108,6 +110,35 @@ def texts_on_lines(figure: Figure) -> list[str]:
     ]
 
 
+def pixels_of_each_series(figure: Figure, where: Bbox | None = None) -> dict[str, int]:
+    """How many pixels of the saved picture show each line a legend names, in its own
+    colour, inside its axes (or inside `where`, in pixels) and outside the legend box."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    image = np.asarray(canvas.buffer_rgba())[::-1, :, :3].astype(int)  # row 0 at the bottom
+    counts = {}
+    for ax in figure.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = where or ax.get_window_extent()
+        legend_box = legend.get_window_extent()
+        rows, columns = np.mgrid[0 : image.shape[0], 0 : image.shape[1]]
+        inside = (
+            (columns >= box.x0) & (columns <= box.x1) & (rows >= box.y0) & (rows <= box.y1)
+        ) & ~(
+            (columns >= legend_box.x0)
+            & (columns <= legend_box.x1)
+            & (rows >= legend_box.y0)
+            & (rows <= legend_box.y1)
+        )
+        for line in ax.get_lines():
+            colour = np.array(to_rgb(line.get_color())) * 255
+            close = (np.abs(image - colour).max(axis=2) <= 24) & inside
+            counts[line.get_label()] = int(close.sum())
+    return counts
+
+
 def test_every_helper_of_the_module_is_checked_here() -> None:
     assert sorted(HELPERS) == sorted(plots.__all__)
 
@@ -161,12 +192,33 @@ def test_plot_arrivals_draws_one_staircase_per_series() -> None:
     assert ax.get_legend() is not None
 
 
-def test_plot_arrivals_keeps_series_that_coincide_visible() -> None:
-    same = [0.1, 0.2, 0.3]
-    lines = plot_arrivals({"a": same, "b": same, "c": same}).axes[0].get_lines()
-    styles = [(line.get_linestyle(), line.get_linewidth()) for line in lines]
-    assert len(set(styles)) == 3  # drawn on top of each other, each still shows
-    assert lines[0].get_linewidth() > lines[1].get_linewidth() > lines[2].get_linewidth()
+def test_every_series_a_legend_names_shows_in_the_picture_even_where_they_coincide() -> None:
+    # 07's proxies: three or four series of the same arrivals, one of them all at the end.
+    same = [0.02 * n for n in range(1, 104)]
+    figure = plot_arrivals(
+        {"straight": same, "no header": [same[-1]] * 103, "X-Accel": same, "off": same}
+    )
+    assert all(count >= 30 for count in pixels_of_each_series(figure).values())
+
+
+def test_the_pixel_check_catches_a_series_drawn_exactly_under_another() -> None:
+    figure = Figure(figsize=(7, 3.2))
+    ax = figure.add_subplot()
+    for label in ("under", "on top"):
+        ax.step([0, 1, 2], [0, 1, 2], label=label, linewidth=2)
+    ax.legend()
+    assert pixels_of_each_series(figure)["under"] == 0
+
+
+def test_a_series_still_at_zero_shows_above_the_x_axis() -> None:
+    # 06's `stream=False`: nothing until the whole answer arrives at 3 s.
+    figure = plot_arrivals({"streamed": [0.1, 0.2, 2.9], "not streamed": [3.0] * 3})
+    (ax,) = figure.axes
+    x0, _ = ax.transData.transform((0.5, 0))  # the stretch from 0.5 s to 2.5 s, at zero
+    x1, _ = ax.transData.transform((2.5, 0))
+    area = ax.get_window_extent()
+    stretch = Bbox([[x0, area.y0], [x1, area.y1]])
+    assert pixels_of_each_series(figure, stretch)["not streamed"] >= 30
 
 
 def test_plot_served_by_numbers_events_across_servers_without_restarting() -> None:
