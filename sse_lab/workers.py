@@ -29,15 +29,15 @@ from sse_lab.startup import StartupError, listen
 log = logging.getLogger("sse_lab.workers")
 
 
-def serve(settings: Settings, sock: socket.socket, lifeline: int | None = None) -> None:
+def serve(settings: Settings, sock: socket.socket, lifeline_fd: int | None = None) -> None:
     """Run the lab server on `sock` until SIGINT (Ctrl-C) or SIGTERM, or until the pipe
-    `lifeline` (a file descriptor) is closed at its other end; then stop cleanly."""
+    `lifeline_fd` (a worker's `Lifeline`) is closed at its other end; then stop cleanly."""
     app = create_app(settings)
     app.on_startup.append(freeze_heap)
-    asyncio.run(_serve(app, sock, lifeline))
+    asyncio.run(_serve(app, sock, lifeline_fd))
 
 
-async def _serve(app: web.Application, sock: socket.socket, lifeline: int | None) -> None:
+async def _serve(app: web.Application, sock: socket.socket, lifeline_fd: int | None) -> None:
     # Not `web.run_app`: it builds its own runner, without the lab's guarded connections.
     runner = runner_for(app)
     await runner.setup()
@@ -45,20 +45,20 @@ async def _serve(app: web.Application, sock: socket.socket, lifeline: int | None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    if lifeline is not None:
-        fd = lifeline
-
-        def orphaned() -> None:  # readable: end of file, nobody holds the other end
-            loop.remove_reader(fd)
-            log.warning("the command that started this worker has ended; stopping")
-            stop.set()
-
-        loop.add_reader(fd, orphaned)
+    if lifeline_fd is not None:
+        loop.add_reader(lifeline_fd, _orphaned, loop, lifeline_fd, stop)
     try:
         await web.SockSite(runner, sock).start()
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def _orphaned(loop: asyncio.AbstractEventLoop, fd: int, stop: asyncio.Event) -> None:
+    # The lifeline is readable: end of file, so the command that holds its other end is gone.
+    loop.remove_reader(fd)
+    log.warning("the command that started this worker has ended; stopping")
+    stop.set()
 
 
 class Lifeline:
@@ -80,7 +80,8 @@ class Lifeline:
 
 def worker(settings: Settings, host: str, port: int, listening: Event, lifeline: Lifeline) -> None:
     """One of several worker processes: its own socket on the shared port (SO_REUSEPORT,
-    so the kernel spreads connections over the workers), the same settings and tokens."""
+    so the kernel spreads connections over the workers), the same settings and tokens;
+    it stops as a lone server does, or when the command that started it ends."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s [{os.getpid()}] %(message)s")
     watched = lifeline.in_worker()
     try:
