@@ -11,6 +11,7 @@ import redis
 
 from sse_lab.config import STORE_FORMS, TOKEN_DELAY, Settings, Upstream, check_store
 from sse_lab.launch import bind
+from sse_lab.startup import StartupError, check_database, raise_open_file_limit
 from sse_lab.workers import serve, start_workers, wait_for
 
 
@@ -89,7 +90,13 @@ def main(argv: list[str] | None = None) -> None:
         settings = replace(settings, stream_secret=args.stream_secret)
     if args.store:
         reachable(args.store)
-    sock, url, settings = bind(settings, args.host, args.port)
+    try:
+        raise_open_file_limit()
+        if not args.store:
+            check_database(args.db)
+        sock, url, settings = bind(settings, args.host, args.port)
+    except StartupError as exc:
+        raise SystemExit(f"sse_lab: {exc}") from None
     if args.workers > 1:  # the workers listen on the port, each with a socket of its own
         port = sock.getsockname()[1]
         sock.close()

@@ -17,14 +17,16 @@ from aiohttp import web
 from sse_lab.config import Settings
 from sse_lab.server.app import create_app, runner_for
 from sse_lab.server.state import ANSWERS, MODEL_STREAMS, OPEN_STREAMS, REQUEST_LOG
+from sse_lab.startup import http_url, listen
 
 
 def bind(
     settings: Settings, host: str = "127.0.0.1", port: int = 0
 ) -> tuple[socket.socket, str, Settings]:
-    """A listening socket, its URL, and the settings with the upstream defaulting to this server."""
-    sock = socket.create_server((host, port), reuse_port=False)
-    url = f"http://{host}:{sock.getsockname()[1]}"
+    """A listening socket, its URL, and the settings with the upstream defaulting to this
+    server; StartupError (one line) if it cannot listen there."""
+    sock = listen(host, port)
+    url = http_url(host, sock.getsockname()[1])
     if settings.upstream.base_url is None:
         settings = replace(settings, upstream=replace(settings.upstream, base_url=f"{url}/v1"))
     return sock, url, settings

@@ -9,9 +9,10 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,6 +226,84 @@ async def test_serve_workers_2_runs_two_processes_on_one_port(redis_server, tmp_
         assert await until(lambda: not any(alive(pid) for pid in children), seconds=30)
     finally:
         pair.stop()
+
+
+def worker_pids(command: subprocess.Popen[str]) -> set[str]:
+    """The worker processes of a `serve --workers N` command (not multiprocessing's helpers)."""
+    children = subprocess.run(["pgrep", "-P", str(command.pid)], capture_output=True, text=True)
+    return {pid for pid in children.stdout.split() if "sse_lab" in cmdline(pid)}
+
+
+def cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def logged(log: Path, text: str) -> Callable[[], bool]:
+    """Whether the log says `text` yet, as a condition for `until`."""
+    return lambda: text in log.read_text()
+
+
+def port_is_free(port: int) -> bool:
+    """Whether a new server could listen on the port (as `serve --port` would)."""
+    try:
+        with socket.create_server(("127.0.0.1", port)):
+            return True
+    except OSError:
+        return False
+
+
+async def test_kill_9_of_the_command_ends_its_workers_and_frees_the_port(
+    redis_server, tmp_path
+) -> None:
+    pair = serve(redis_server.url, tmp_path / "pair.log", "--workers", "2")
+    workers = worker_pids(pair.process)
+    try:
+        assert len(workers) == 2
+        pair.process.kill()  # SIGKILL: the command cannot tell its workers anything
+        pair.process.wait(10)
+        assert await until(lambda: not any(alive(pid) for pid in workers), seconds=15)
+        assert port_is_free(int(pair.url.rsplit(":", 1)[1]))
+    finally:
+        pair.stop()
+        for pid in workers:  # left running by a command that failed to end them
+            if alive(pid):
+                os.kill(int(pid), signal.SIGKILL)
+
+
+async def test_a_worker_that_dies_is_replaced_until_too_many_die(redis_server, tmp_path) -> None:
+    log = tmp_path / "pair.log"
+    pair = serve(redis_server.url, log, "--workers", "2")
+    seen = set(worker_pids(pair.process))
+    try:
+        for _ in range(2):  # two workers: two replacements a minute
+            doomed = sorted(worker_pids(pair.process))[0]
+            os.kill(int(doomed), signal.SIGKILL)
+            said = f"worker {doomed} was killed by SIGKILL; worker "
+            assert await until(logged(log, said), seconds=20), log.read_text()
+            now = worker_pids(pair.process)
+            assert len(now) == 2 and doomed not in now
+            seen |= now
+            async with aiohttp.ClientSession() as http:
+                for _ in range(4):  # the kernel spreads these over both workers
+                    async with http.get(f"{pair.url}/v1/models") as response:
+                        assert response.status == 200
+        doomed = sorted(worker_pids(pair.process))[0]
+        os.kill(int(doomed), signal.SIGKILL)  # a third within the minute: the command ends
+        assert pair.process.wait(30) != 0
+        last = log.read_text().splitlines()[-1]
+        assert last == (
+            f"sse_lab: worker {doomed} was killed by SIGKILL, and 2 more ended within the "
+            "last minute: the command stops"
+        )
+        assert await until(lambda: not any(alive(pid) for pid in seen), seconds=30)
+    finally:
+        pair.stop()
+        for pid in seen:
+            if alive(pid):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 def alive(pid: str) -> bool:
