@@ -24,13 +24,13 @@ __all__ = ["plot_arrivals", "plot_reconnections", "plot_served_by", "plot_url_li
 DASH = 4.0  # points: the later series are dashed, each in its own third of a 12-point cycle
 
 
-def _series_style(n: int) -> dict[str, object]:
-    """The n-th series' line: the first solid and wide, each later one dashed, its dashes
-    where the other dashed series have gaps, so series that coincide all show."""
+def _series_style(n: int) -> tuple[str | tuple[float, tuple[float, float]], float]:
+    """The n-th series' line style and width: the first solid and wide, each later one
+    dashed, its dashes where the other dashed series have gaps, so series that coincide
+    all show."""
     if n == 0:
-        return {"linestyle": "-", "linewidth": 3.0}
-    offset = DASH * ((n - 1) % 3)
-    return {"linestyle": (offset, (DASH, 2 * DASH)), "linewidth": 1.5}
+        return "-", 3.0
+    return (DASH * ((n - 1) % 3), (DASH, 2 * DASH)), 1.5
 
 
 def plot_arrivals(
@@ -49,8 +49,14 @@ def plot_arrivals(
     figure, ax = _figure_and_axes(ax, figsize=(7, 3.2))
     for n, (label, times) in enumerate(series.items()):
         ordered = sorted(times)
+        style, width = _series_style(n)
         ax.step(
-            [0.0, *ordered], range(len(ordered) + 1), where="post", label=label, **_series_style(n)
+            [0.0, *ordered],
+            range(len(ordered) + 1),
+            where="post",
+            label=label,
+            linestyle=style,
+            linewidth=width,
         )
     ax.set_xlabel("seconds since the request")
     ax.set_ylabel(f"{unit} received")
