@@ -289,6 +289,34 @@ async def test_a_token_is_masked_however_its_name_is_spelt(lab, http, caplog) ->
     assert token not in caplog.text and token not in json.dumps(seen)
 
 
+CREDENTIALS = {  # what a browser or a client may send along, each alone enough to log in
+    "Cookie": "username-127-0-0-1-8899=COOKIEVALUE; _xsrf=XSRFVALUE",
+    "Proxy-Authorization": "Basic PROXYVALUE",
+    "X-Api-Key": "APIKEYVALUE",
+    "Api-Key": "APIKEY2VALUE",
+    "X-XSRFToken": "XSRFTOKENVALUE",
+    "X-Session-Secret": "SESSIONVALUE",
+}
+
+
+async def test_cookies_and_credential_headers_are_masked_where_requests_are_shown(
+    lab, http
+) -> None:
+    answer_id = await new_answer(lab, http)
+    headers = {**CREDENTIALS, **lab.auth_header()}
+    async with http.get(f"{lab.url}/sse/{answer_id}", headers=headers) as response:
+        assert response.status == 200
+        await read_events(response)
+    async with http.get(f"{lab.url}/debug/requests", headers=lab.auth_header()) as response:
+        shown_on_the_page = await response.json()
+    [seen] = [r for r in lab.seen_requests(f"/sse/{answer_id}") if r["method"] == "GET"]
+    assert seen["headers"]["Cookie"] == "username-127-0-0-1-8899=***; _xsrf=***"
+    assert seen["headers"]["Proxy-Authorization"] == "Basic ***"
+    assert seen["headers"]["X-Api-Key"] == "***"
+    for where in (json.dumps(shown_on_the_page), json.dumps(lab.seen_requests())):
+        assert "VALUE" not in where and lab.tokens["alice"] not in where
+
+
 async def test_a_huge_url_is_logged_cut_short(lab, http, caplog) -> None:
     caplog.set_level(logging.INFO, logger="aiohttp.access")
     async with http.get(f"{lab.url}/ask", params={"prompt": "x" * 500_000}) as response:
