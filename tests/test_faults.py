@@ -207,6 +207,22 @@ async def test_a_demo_parameter_of_5000_digits_is_a_400(lab, http, caplog, name:
     assert_quiet(caplog)
 
 
+async def test_every_json_error_tells_browsers_not_to_sniff_it(lab, http) -> None:
+    html = "<script>alert(1)</script>"
+    errors: list[tuple[str, str, dict[str, Any]]] = [  # a handler's, the middleware's...
+        ("GET", f"/sse/{html}", {"headers": lab.auth_header()}),
+        ("GET", "/sse", {"params": {"count": html}}),
+        ("PUT", "/new", {}),
+        ("POST", "/v1/chat/completions", {"json": {"model": html, "messages": []}}),  # the API's
+    ]
+    for method, path, options in errors:
+        async with http.request(method, lab.url + path, **options) as response:
+            assert response.status >= 400 and response.content_type == "application/json"
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+    raw = await exchange(lab, b"GET /sse HTTP/9.9\r\nHost: x\r\n\r\n")  # and the parser's
+    assert parsed(raw)[1]["x-content-type-options"] == "nosniff"
+
+
 @pytest.mark.parametrize(
     "path", ["/static/nope.js", "/static/%2e%2e/app.py", "/static/..%2fapp.py", "/static/.x"]
 )
