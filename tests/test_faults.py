@@ -28,7 +28,7 @@ from yarl import URL
 from sse_lab.launch import LabServer, start_server
 from sse_lab.server.protocol import BurstLog
 
-SECRET = "tokSECRET123"  # rides in requests that must not reach a log or a response
+SECRET = "tokSECRET1234567890"  # rides in requests that must not reach a log or a response
 
 
 async def exchange(lab: LabServer, data: bytes, seconds: float = 10) -> bytes:
