@@ -35,7 +35,7 @@ from sse_lab.sse import EventStreamParser, ServerSentEvent, encode_retry
 
 PEERS = Path(__file__).with_name("peers")  # the same job on other SSE stacks
 USER = "bench"
-TOKEN = "tok_benchmark"
+TOKEN = "tok_benchmark_0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 RETRY_MS = Settings().retry_ms
 

@@ -24,7 +24,7 @@ from _common import machine_note, median, print_table
 from sse_lab.services.redis import RedisServer, start_redis
 from sse_lab.sse import EventStreamParser
 
-TOKEN = "tok_bench"
+TOKEN = "tok_bench_0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PROMPT = "Tell me everything about SSE and WebSockets"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 from dataclasses import replace
@@ -38,7 +39,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serve = commands.add_parser("serve", help="serve the lab: demo stream, chat, built-in model")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--token", type=_token, action="append", metavar="NAME=TOKEN", default=[])
+    serve.add_argument(
+        "--token",
+        type=_token,
+        action="append",
+        metavar="NAME=TOKEN",
+        help="a user and their token (default: $SSE_LAB_TOKENS, NAME=TOKEN,NAME=TOKEN, else two"
+        " demo users); every user of the machine can read a command line, not the environment",
+    )
     serve.add_argument("--db", default="sse_lab.db", help="SQLite file for the answers")
     serve.add_argument(
         "--store",
@@ -68,6 +76,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def users_of(pairs: list[tuple[str, str]] | None) -> dict[str, str]:
+    """The users of `--token`, else of $SSE_LAB_TOKENS (NAME=TOKEN,NAME=TOKEN); {} for the
+    demo users. ValueError for a user named twice."""
+    if pairs is None:
+        given = os.environ.get("SSE_LAB_TOKENS", "").split(",")
+        pairs = [_token(pair.strip()) for pair in given if pair.strip()]
+    users = dict(pairs)
+    if len(users) < len(pairs):
+        raise ValueError("a user is given more than one token")
+    return users
+
+
+def exposure(address: str) -> list[str]:
+    """What the banner says of a server bound to `address`: nothing on loopback, else that
+    other machines reach it and that its tokens travel in clear."""
+    if ipaddress.ip_address(address).is_loopback:
+        return []
+    return [
+        f"  Listening on {address}: other machines can reach this server, and the tokens below",
+        "  travel in clear over plain HTTP. Use the default --host 127.0.0.1 unless you mean it.",
+    ]
+
+
 def reachable(url: str) -> None:
     """Exit with one line naming `url` unless a Redis answers there."""
     try:
@@ -81,11 +112,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     upstream = Upstream.from_env()
-    settings = Settings(
-        db_path=args.db, store=args.store, upstream=upstream, token_delay=args.token_delay
-    )
-    if args.token:
-        settings = replace(settings, users=dict(args.token))
+    try:
+        settings = Settings(
+            db_path=args.db, store=args.store, upstream=upstream, token_delay=args.token_delay
+        )
+        if users := users_of(args.token):
+            settings = replace(settings, users=users)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise SystemExit(f"sse_lab: {exc}") from None
     if args.stream_secret:
         settings = replace(settings, stream_secret=args.stream_secret)
     if args.store:
@@ -97,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         sock, url, settings = bind(settings, args.host, args.port)
     except StartupError as exc:
         raise SystemExit(f"sse_lab: {exc}") from None
+    address = sock.getsockname()[0]
     if args.workers > 1:  # the workers listen on the port, each with a socket of its own
         port = sock.getsockname()[1]
         sock.close()
@@ -106,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     answers = args.store or args.db
     several = f", {args.workers} worker processes" if args.workers > 1 else ""
     print(f"SSE Lab serving on {url}  (model {model}, {where}; answers in {answers}{several})")
+    for line in exposure(address):
+        print(line)
     for user, token in settings.users.items():
         print(f"  user {user}: Authorization: Bearer {token}  (chat page: {url}/#token={token})")
     print("Ctrl-C stops it.", flush=True)

@@ -16,6 +16,28 @@ def demo_tokens() -> dict[str, str]:
     return {name: f"tok_{secrets.token_urlsafe(12)}" for name in ("alice", "bob")}
 
 
+# The demo tokens have 20 characters (tok_ and 96 random bits); 16 refuses a word or a short
+# password that anyone may guess, and lets through any random token of 12 bytes or more.
+MIN_TOKEN_CHARS = 16
+
+
+def check_users(users: dict[str, str]) -> None:
+    """ValueError, in one line naming no token, unless each user has a token of their own
+    of at least MIN_TOKEN_CHARS characters: two users with one token would be one user."""
+    owners: dict[str, str] = {}
+    for user, token in users.items():
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"the token of user {user!r} has {len(token)} characters; at least"
+                f" {MIN_TOKEN_CHARS} are needed, e.g. from secrets.token_urlsafe(16)"
+            )
+        if token in owners:
+            raise ValueError(
+                f"users {owners[token]!r} and {user!r} have the same token: each needs their own"
+            )
+        owners[token] = user
+
+
 @dataclass(frozen=True, slots=True)
 class Upstream:
     """Where answers come from: an OpenAI-compatible endpoint (the built-in model by default)."""
@@ -86,3 +108,6 @@ class Settings:
     # Teaching mode: GET /debug/requests shows every user's requests, with no token needed
     # (a notebook on one learner's machine); otherwise each user sees only their own.
     share_request_log: bool = False
+
+    def __post_init__(self) -> None:
+        check_users(self.users)

@@ -208,6 +208,18 @@ def test_with_eventsource_the_token_rides_in_the_query(page: Page, lab: LabServe
     expect(page.locator("#seen-headers")).not_to_contain_text("Authorization")
 
 
+def test_the_page_shows_the_names_of_the_cookies_it_sent_not_their_values(
+    page: Page, lab: LabServer
+) -> None:
+    # JupyterLab's login cookie on 127.0.0.1: Chromium sends it to every port of the host.
+    login = {"name": "username-127-0-0-1-8899", "value": "LOGINVALUE", "url": lab.url}
+    page.context.add_cookies([login, {"name": "_xsrf", "value": "XSRFVALUE", "url": lab.url}])
+    send(page, PROMPT, "eventsource")
+    expect(page.locator("#seen-headers")).to_contain_text("username-127-0-0-1-8899=***")
+    expect(page.locator("#seen-headers")).not_to_contain_text("VALUE")
+    assert "VALUE" not in repr(stream_requests(lab, page))
+
+
 def test_the_eventsource_url_is_the_short_lived_one_from_post_new(
     page: Page, lab: LabServer
 ) -> None:

@@ -28,7 +28,7 @@ from yarl import URL
 from sse_lab.launch import LabServer, start_server
 from sse_lab.server.protocol import BurstLog
 
-SECRET = "tokSECRET123"  # rides in requests that must not reach a log or a response
+SECRET = "tokSECRET1234567890"  # rides in requests that must not reach a log or a response
 
 
 async def exchange(lab: LabServer, data: bytes, seconds: float = 10) -> bytes:
@@ -207,6 +207,22 @@ async def test_a_demo_parameter_of_5000_digits_is_a_400(lab, http, caplog, name:
     assert_quiet(caplog)
 
 
+async def test_every_json_error_tells_browsers_not_to_sniff_it(lab, http) -> None:
+    html = "<script>alert(1)</script>"
+    errors: list[tuple[str, str, dict[str, Any]]] = [  # a handler's, the middleware's...
+        ("GET", f"/sse/{html}", {"headers": lab.auth_header()}),
+        ("GET", "/sse", {"params": {"count": html}}),
+        ("PUT", "/new", {}),
+        ("POST", "/v1/chat/completions", {"json": {"model": html, "messages": []}}),  # the API's
+    ]
+    for method, path, options in errors:
+        async with http.request(method, lab.url + path, **options) as response:
+            assert response.status >= 400 and response.content_type == "application/json"
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+    raw = await exchange(lab, b"GET /sse HTTP/9.9\r\nHost: x\r\n\r\n")  # and the parser's
+    assert parsed(raw)[1]["x-content-type-options"] == "nosniff"
+
+
 @pytest.mark.parametrize(
     "path", ["/static/nope.js", "/static/%2e%2e/app.py", "/static/..%2fapp.py", "/static/.x"]
 )
@@ -215,11 +231,18 @@ async def test_static_errors_are_json_like_every_other(lab, path: str) -> None:
     assert json_error(await exchange(lab, request.encode()), 404)
 
 
-async def test_a_range_past_the_end_of_a_static_file_gets_the_whole_file(lab, http) -> None:
+async def test_a_static_file_honours_range_and_a_range_past_its_end_gets_416(lab, http) -> None:
+    async with http.get(f"{lab.url}/static/chat.js") as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"] == "text/javascript; charset=utf-8"
+        whole = await r.read()
+    async with http.get(f"{lab.url}/static/chat.js", headers={"Range": "bytes=10-19"}) as r:
+        assert r.status == 206
+        assert r.headers["Content-Range"] == f"bytes 10-19/{len(whole)}"
+        assert await r.read() == whole[10:20]
     async with http.get(f"{lab.url}/static/chat.js", headers={"Range": "bytes=999999-"}) as r:
-        assert r.status == 200  # a server may ignore Range: these files are a few kB
-        assert r.content_type == "text/javascript"
-        assert "EventSource" in await r.text()
+        assert r.status == 416
+        assert r.headers["Content-Range"] == f"bytes */{len(whole)}"
 
 
 async def test_ws_refuses_bad_messages_and_keeps_the_socket_open(lab, http, caplog) -> None:
@@ -287,6 +310,34 @@ async def test_a_token_is_masked_however_its_name_is_spelt(lab, http, caplog) ->
     assert [r["url"] for r in seen][-2:] == [f"/sse/{answer_id}?%74oken=***", f"/sse/{answer_id}"]
     assert seen[-1]["headers"]["Authorization"] == "***"
     assert token not in caplog.text and token not in json.dumps(seen)
+
+
+CREDENTIALS = {  # what a browser or a client may send along, each alone enough to log in
+    "Cookie": "username-127-0-0-1-8899=COOKIEVALUE; _xsrf=XSRFVALUE",
+    "Proxy-Authorization": "Basic PROXYVALUE",
+    "X-Api-Key": "APIKEYVALUE",
+    "Api-Key": "APIKEY2VALUE",
+    "X-XSRFToken": "XSRFTOKENVALUE",
+    "X-Session-Secret": "SESSIONVALUE",
+}
+
+
+async def test_cookies_and_credential_headers_are_masked_where_requests_are_shown(
+    lab, http
+) -> None:
+    answer_id = await new_answer(lab, http)
+    headers = {**CREDENTIALS, **lab.auth_header()}
+    async with http.get(f"{lab.url}/sse/{answer_id}", headers=headers) as response:
+        assert response.status == 200
+        await read_events(response)
+    async with http.get(f"{lab.url}/debug/requests", headers=lab.auth_header()) as response:
+        shown_on_the_page = await response.json()
+    [seen] = [r for r in lab.seen_requests(f"/sse/{answer_id}") if r["method"] == "GET"]
+    assert seen["headers"]["Cookie"] == "username-127-0-0-1-8899=***; _xsrf=***"
+    assert seen["headers"]["Proxy-Authorization"] == "Basic ***"
+    assert seen["headers"]["X-Api-Key"] == "***"
+    for where in (json.dumps(shown_on_the_page), json.dumps(lab.seen_requests())):
+        assert "VALUE" not in where and lab.tokens["alice"] not in where
 
 
 async def test_a_huge_url_is_logged_cut_short(lab, http, caplog) -> None:

@@ -1,5 +1,6 @@
 """`?lastEventId=`, where npm's event-source-polyfill puts the last id when it reconnects, is
-honoured on /sse and /sse/{id} exactly as the `Last-Event-ID` header; the header wins."""
+honoured on /sse and /sse/{id} exactly as the `Last-Event-ID` header; the header wins. On /ask,
+which has nothing to resume, either gets 204."""
 
 from __future__ import annotations
 
@@ -60,3 +61,13 @@ async def test_an_answer_resumes_from_the_query_value_as_from_the_header(lab, ht
             assert fields(rest) == fields(await read_events(by_header)) == fields(whole[seen:])
     async with http.get(f"{url}&lastEventId={whole[-1].id}") as response:
         assert response.status == 204
+
+
+async def test_ask_treats_the_query_value_as_the_header(lab, http) -> None:
+    for where in ({"params": {"lastEventId": "3"}}, {"headers": {"Last-Event-ID": "3"}}):
+        async with http.get(f"{lab.url}/ask?prompt=hi", **where) as response:  # type: ignore[arg-type]
+            assert response.status == 204, where  # nothing to resume: no answer replayed
+    for where in ({"params": {"lastEventId": "٣"}}, {"headers": {"Last-Event-ID": "٣"}}):
+        async with http.get(f"{lab.url}/ask?prompt=hi", **where) as response:  # type: ignore[arg-type]
+            assert response.status == 400, where
+            assert "Last-Event-ID must be a whole number" in (await response.json())["error"]

@@ -13,9 +13,12 @@ import httpx
 import openai
 import pytest
 
+from sse_lab.__main__ import exposure
 from sse_lab.config import Upstream
 from sse_lab.launch import start_server
 from sse_lab.model import answer_tokens
+
+CAROL = "s3cret-of-carol-0123"  # a user's token on the command line
 
 
 def test_blocking_clients_work_against_the_in_process_server(lab) -> None:
@@ -92,17 +95,17 @@ def test_the_upstream_is_the_built_in_model_unless_an_api_key_is_set(monkeypatch
 def test_python_m_sse_lab_serve_prints_url_and_tokens_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     command = [sys.executable, "-m", "sse_lab", "serve", "--port", "0", "--db"]
-    command += [str(tmp_path / "lab.db"), "--token", "carol=s3cret"]
+    command += [str(tmp_path / "lab.db"), "--token", f"carol={CAROL}"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert server.stdout is not None
         url = re.search(r"http://127\.0\.0\.1:\d+", server.stdout.readline())
         assert url, "the first line names the URL"
         user_line = server.stdout.readline()
-        assert "carol: Authorization: Bearer s3cret" in user_line
-        assert f"{url[0]}/#token=s3cret" in user_line
+        assert f"carol: Authorization: Bearer {CAROL}" in user_line
+        assert f"{url[0]}/#token={CAROL}" in user_line
         new = httpx.post(
-            f"{url[0]}/new", json={"prompt": "hi"}, headers={"Authorization": "Bearer s3cret"}
+            f"{url[0]}/new", json={"prompt": "hi"}, headers={"Authorization": f"Bearer {CAROL}"}
         )
         assert new.status_code == 201
         server.send_signal(signal.SIGINT)
@@ -110,3 +113,76 @@ def test_python_m_sse_lab_serve_prints_url_and_tokens_and_stops_on_ctrl_c(tmp_pa
     finally:
         server.kill()
         server.communicate()
+
+
+def serve(tmp_path: Path, *options: str, **env: str) -> subprocess.Popen[str]:
+    """`python -m sse_lab serve` on a free port, with `env` added to the environment."""
+    command = [sys.executable, "-m", "sse_lab", "serve", "--port", "0"]
+    command += ["--db", str(tmp_path / "lab.db"), *options]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SSE_"))}
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**environment, **env},
+    )
+
+
+REFUSED = {
+    "two users, one token": (["--token", f"alice={CAROL}", "--token", f"bob={CAROL}"], {}),
+    "the same, by the environment": ([], {"SSE_LAB_TOKENS": f"alice={CAROL},bob={CAROL}"}),
+    "a user given twice": (["--token", f"carol={CAROL}", "--token", f"carol={CAROL}x"], {}),
+    "a short token": (["--token", "carol=s3cret"], {}),
+}
+
+
+@pytest.mark.parametrize(("options", "env"), REFUSED.values(), ids=REFUSED.keys())
+def test_serve_refuses_tokens_that_would_merge_users_or_be_guessed_in_one_line(
+    tmp_path: Path, options: list[str], env: dict[str, str]
+) -> None:
+    server = serve(tmp_path, *options, **env)
+    try:
+        out, err = server.communicate(timeout=60)
+    finally:
+        server.kill()
+        server.communicate()
+    assert server.returncode != 0 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("sse_lab: "), err
+    assert CAROL not in err and "s3cret" not in err  # no token is shown
+
+
+def test_start_server_refuses_two_users_with_one_token_and_short_tokens() -> None:
+    with pytest.raises(ValueError, match="'alice' and 'bob' have the same token"):
+        start_server(users={"alice": CAROL, "bob": CAROL})
+    with pytest.raises(ValueError, match="at least 16"):
+        start_server(users={"carol": "s3cret"})
+
+
+def test_serve_takes_the_tokens_from_the_environment_off_its_command_line(tmp_path: Path) -> None:
+    bob = "bobs-own-token-456789"
+    server = serve(tmp_path, SSE_LAB_TOKENS=f"alice={CAROL}, bob={bob}")
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(3)]
+        url = lines[0].split()[4]
+        assert f"user alice: Authorization: Bearer {CAROL}" in lines[1]
+        assert f"user bob: Authorization: Bearer {bob}" in lines[2]
+        new = httpx.post(
+            f"{url}/new", json={"prompt": "hi"}, headers={"Authorization": f"Bearer {bob}"}
+        )
+        assert new.status_code == 201
+        assert bob not in Path(f"/proc/{server.pid}/cmdline").read_text()
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=20) == 0
+    finally:
+        server.kill()
+        server.communicate()
+
+
+def test_the_banner_warns_of_a_server_reachable_from_other_machines() -> None:
+    for address in ("0.0.0.0", "192.168.1.20", "::"):
+        warning = " ".join(exposure(address))
+        assert "other machines can reach" in warning and "in clear" in warning, address
+    for address in ("127.0.0.1", "127.0.0.2", "::1"):  # loopback: nothing to say
+        assert exposure(address) == []

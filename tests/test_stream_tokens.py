@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
 from conftest import read_events
+from yarl import URL
 
 from sse_lab.__main__ import parse_args
 from sse_lab.launch import LabServer, start_server
@@ -69,6 +71,12 @@ def with_expiry(token: str, expires: int) -> str:
     return ".".join([prefix, str(expires), user, signature])
 
 
+def respelt(token: str, spell: Callable[[str], str]) -> str:
+    """The token with its expiry written otherwise: the same number, other characters."""
+    prefix, expires, user, signature = token.split(".")
+    return ".".join([prefix, spell(expires), user, signature])
+
+
 BAD_TOKENS = {
     "expired": lambda lab, answer_id, other: stream_tokens.issue(
         lab.settings.stream_secret, "alice", answer_id, 300, now=time.time() - 301
@@ -88,10 +96,20 @@ BAD_TOKENS = {
         "not-the-servers-secret", "alice", answer_id, 300
     ),
     "not a token at all": lambda lab, answer_id, other: "st.soon.alice.x",
+    "a leading zero written in": lambda lab, answer_id, other: respelt(
+        stream_tokens.issue(lab.settings.stream_secret, "alice", answer_id, 300),
+        lambda expires: "0" + expires,
+    ),
+    "the expiry in full-width digits": lambda lab, answer_id, other: respelt(
+        stream_tokens.issue(lab.settings.stream_secret, "alice", answer_id, 300),
+        lambda expires: "".join(chr(ord(digit) - ord("0") + ord("０")) for digit in expires),
+    ),
 }
 REASONS = {
     "expired": "expired",
     "not a token at all": "not a stream token",
+    "a leading zero written in": "not a stream token",  # the same time, but not as issued
+    "the expiry in full-width digits": "not a stream token",
 }
 
 
@@ -105,6 +123,22 @@ async def test_a_bad_stream_token_gets_401_with_the_reason(lab, http, kind: str)
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
         error = (await response.json())["error"]
     assert REASONS.get(kind, "not valid for this answer") in error
+
+
+ODD_EXPIRIES = {"a superscript digit": "%C2%B2", "5,000 digits": "9" * 5000}
+
+
+@pytest.mark.parametrize("expires", ODD_EXPIRIES.values(), ids=ODD_EXPIRIES.keys())
+async def test_an_odd_expiry_is_a_401_on_get_and_head_even_beside_a_good_header(
+    lab, http, caplog, expires: str
+) -> None:
+    answer_id = (await ask(lab, http))["id"]
+    url = URL(f"{lab.url}/sse/{answer_id}?token=st.{expires}.alice.x", encoded=True)
+    for method in ("GET", "HEAD"):
+        for headers in ({}, lab.auth_header()):
+            async with http.request(method, url, headers=headers) as response:
+                assert response.status == 401, (method, headers)
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
 
 
 async def test_a_bad_stream_token_says_nothing_about_which_ids_exist(lab, http) -> None:

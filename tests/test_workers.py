@@ -27,7 +27,7 @@ from sse_lab.services.process import free_port
 from sse_lab.services.redis import RedisServer, start_redis
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
-TOKEN = "tok_workers"
+TOKEN = "tok_workers_0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PROMPT = "How does an EventSource reconnect?"
 LONG_PROMPT = "Tell me everything about SSE and WebSockets"
@@ -209,7 +209,7 @@ async def test_serve_workers_2_runs_two_processes_on_one_port(redis_server, tmp_
     try:
         assert pair.process.stdout is not None
         lines = [pair.process.stdout.readline() for _ in range(2)]
-        assert "alice: Authorization: Bearer tok_workers" in lines[0]  # the tokens, once
+        assert f"alice: Authorization: Bearer {TOKEN}" in lines[0]  # the tokens, once
         assert "Ctrl-C" in lines[1]
         async with aiohttp.ClientSession(headers=AUTH) as http:
             one = Worker(pair.url, pair.process)

@@ -30,7 +30,8 @@ log = logging.getLogger("sse_lab.server")
 
 def create_app(settings: Settings) -> web.Application:
     """An app for `settings`, whose upstream base_url must be set (see `launch`)."""
-    app = web.Application(middlewares=[request_log.remember_requests, errors.json_errors])
+    # json_errors outermost: whatever fails, even in remembering a request, is a JSON error.
+    app = web.Application(middlewares=[errors.json_errors, request_log.remember_requests])
     app[SETTINGS] = settings
     app[REQUEST_LOG] = deque(maxlen=settings.request_log_size)
     app[MODEL_STREAMS] = set()

@@ -70,10 +70,22 @@ def mask_url(path_qs: str) -> str:
     )
 
 
-def mask_authorization(value: str) -> str:
-    """An Authorization header with its credential hidden, for logs (all of it, when
-    there is no scheme before it)."""
-    if not value:
+# Headers named like one of these carry a credential (X-Api-Key, X-XSRFToken, X-Auth-Token...).
+CREDENTIAL_WORDS = ("auth", "cookie", "token", "secret", "key", "password", "session", "csrf")
+
+
+def mask_header(name: str, value: str) -> str:
+    """A request header's value for a log or a page, credentials hidden: Authorization and
+    Proxy-Authorization keep their scheme, Cookie and Set-Cookie their cookies' names, and
+    any other header named like a credential is hidden whole. A browser sends every cookie
+    of its host to every port of it (JupyterLab's login too), so none may be shown."""
+    lower = name.lower()
+    if not value or not any(word in lower for word in CREDENTIAL_WORDS):
         return value
-    scheme, space, _ = value.strip().partition(" ")
-    return f"{scheme} ***" if space else "***"
+    if lower in ("authorization", "proxy-authorization"):
+        scheme, space, _ = value.strip().partition(" ")
+        return f"{scheme} ***" if space else "***"
+    if lower in ("cookie", "set-cookie"):
+        names = (part.partition("=")[0].strip() for part in value.split(";"))
+        return "; ".join(f"{name}=***" for name in names if name)
+    return "***"

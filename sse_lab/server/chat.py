@@ -95,8 +95,9 @@ async def ask(request: web.Request) -> web.StreamResponse:
             414,
             f"the URL has {url_bytes} bytes; this server takes at most {settings.max_url_bytes}",
         )
-    if "Last-Event-ID" in request.headers:
-        return web.Response(status=204)  # an EventSource reconnecting: there is nothing to resume
+    if "Last-Event-ID" in request.headers or "lastEventId" in request.query:
+        parse_last_event_id(request)  # checked as on /sse: a malformed one is a 400
+        return web.Response(status=204)  # a client reconnecting: there is nothing to resume
     prompt = request.query.get("prompt", "")
     if not prompt.strip():
         return error_response(400, "add the question as ?prompt=...")

@@ -13,9 +13,15 @@ from sse_lab.store import StoreUnavailable
 log = logging.getLogger("sse_lab.server")
 
 
+# An error may quote a client's input: no browser is to read it as anything but JSON.
+ERROR_HEADERS = {"X-Content-Type-Options": "nosniff"}
+
+
 def error_response(status: int, message: str, **headers: str) -> web.Response:
     """The one shape of an error: a status and a sentence for a person."""
-    return web.json_response({"error": message}, status=status, headers=headers)
+    return web.json_response(
+        {"error": message}, status=status, headers={**ERROR_HEADERS, **headers}
+    )
 
 
 def shown(value: object, limit: int = 80) -> str:

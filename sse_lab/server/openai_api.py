@@ -19,6 +19,7 @@ from aiohttp import web
 
 from sse_lab.model import answer_tokens, tokenize
 from sse_lab.server.bodies import BadJSON, read_json
+from sse_lab.server.errors import ERROR_HEADERS
 from sse_lab.server.state import MODEL_STREAMS, SETTINGS
 from sse_lab.server.streams import SSE_HEADERS
 from sse_lab.sse import ServerSentEvent
@@ -46,7 +47,7 @@ class _InvalidRequest(Exception):
             "param": self.param,
             "code": self.code,
         }
-        return web.json_response({"error": error}, status=self.status)
+        return web.json_response({"error": error}, status=self.status, headers=ERROR_HEADERS)
 
 
 @dataclass(frozen=True, slots=True)

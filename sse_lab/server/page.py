@@ -28,19 +28,17 @@ async def chat_page(request: web.Request) -> web.FileResponse:
 
 
 @routes.get("/static/{name}")
-async def static_file(request: web.Request) -> web.Response:
-    """One of the page's files, whole. Not aiohttp's static route: its errors (an unknown
-    file, a Range past the end) are empty bodies, and a file this small needs no Range
-    (which a server may ignore)."""
+async def static_file(request: web.Request) -> web.FileResponse:
+    """One of the page's files. aiohttp's FileResponse honours Range (206, or 416 with
+    `Content-Range: bytes */SIZE` past the end) and conditional requests; not aiohttp's
+    static route, whose unknown file is an empty 404, where this one's is JSON."""
     name = request.match_info["name"]
     path = STATIC_DIR / name
     if name.startswith(".") or "/" in name or not path.is_file():
         raise web.HTTPNotFound(text="no such file under /static/")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    text = content_type.startswith("text/")
-    return web.Response(
-        body=path.read_bytes(),
-        content_type=content_type,
-        charset="utf-8" if text else None,
-        headers={"Cache-Control": "no-cache"},
+    if content_type.startswith("text/"):
+        content_type += "; charset=utf-8"
+    return web.FileResponse(
+        path, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
     )

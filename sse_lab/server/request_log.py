@@ -20,7 +20,7 @@ from aiohttp.typedefs import Handler
 
 from sse_lab.server.auth import (
     current_user,
-    mask_authorization,
+    mask_header,
     mask_url,
     require_user,
     stream_token_user,
@@ -35,10 +35,7 @@ LOGGED_URL_CHARS = 2000  # a longer URL (a huge /ask) is cut in logs, its length
 
 def seen_request(request: web.Request) -> dict[str, Any]:
     """One request as the server saw it, with credentials masked, and whose it was."""
-    headers = {
-        name: mask_authorization(value) if name.lower() == "authorization" else value
-        for name, value in request.headers.items()
-    }
+    headers = {name: mask_header(name, value) for name, value in request.headers.items()}
     return {
         "time": time.time(),
         "method": request.method,

@@ -12,9 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 
 PREFIX = "st."
+# The expiry as `issue` writes it, and only so: another spelling of the same time (a leading
+# zero, other digits that int() reads) would be another token with the same signature.
+# Checked before int(), which refuses over 4,300 digits; 12 digits reach the year 33658.
+EXPIRY = re.compile(r"[1-9][0-9]{0,11}")
 
 
 class InvalidStreamToken(Exception):
@@ -31,7 +36,7 @@ def check(secret: str, token: str, answer_id: str, now: float | None = None) -> 
     """The user a stream token lets read `answer_id`; raises InvalidStreamToken otherwise."""
     expires_text, _, rest = token.removeprefix(PREFIX).partition(".")
     user, _, signature = rest.rpartition(".")
-    if not token.startswith(PREFIX) or not expires_text.isdigit() or not user:
+    if not token.startswith(PREFIX) or not EXPIRY.fullmatch(expires_text) or not user:
         raise InvalidStreamToken("not a stream token: use the eventsource_url of POST /new")
     expires = int(expires_text)
     expected = _signature(secret, user, answer_id, expires)

@@ -65,7 +65,7 @@ async function showSeenRequest(id, token) {
   $("seen-request").textContent = `${latest.method} ${latest.url}`;
   const rows = Object.entries(latest.headers).map(([name, value]) => {
     const row = document.createElement("tr");
-    row.classList.toggle("credential", name.toLowerCase() === "authorization");
+    row.classList.toggle("credential", value.includes("***")); // masked by the server
     for (const text of [name, value]) row.insertCell().textContent = text;
     return row;
   });
