@@ -36,12 +36,18 @@ $(STAMP): $(LAB_STAMP) $(TEST_LOCK)
 lab: $(LAB_STAMP) system-programs
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(AS_ROOT) $(JUPYTER_ARGS)
 
+# The tests, then every notebook under strict nbval at a learner's pace (LEARNER_PACE seconds
+# before each code cell), the notebooks side by side: sleeping costs no CPU.
+LEARNER_PACE ?= 6
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
 test: $(STAMP) system-programs lint
-	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest $(NBVAL) --learner-pace $(LEARNER_PACE) -n 8 --dist loadfile notebooks
 
 lint: $(STAMP)
-	$(BIN)/ruff check sse_lab tests benchmarks
-	$(BIN)/ruff format --check sse_lab tests benchmarks
+	$(BIN)/ruff check sse_lab tests benchmarks conftest.py
+	$(BIN)/ruff format --check sse_lab tests benchmarks conftest.py
 	$(BIN)/mypy sse_lab
 
 # Re-resolve both locks to the newest versions pyproject.toml allows, then run `make test`.
