@@ -102,10 +102,10 @@ def has_ipv6_loopback() -> bool:
 @pytest.mark.skipif(not has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
 def test_serve_on_the_ipv6_loopback(tmp_path: Path) -> None:
     args = ["--host", "::1", "--port", "0", "--db", str(tmp_path / "lab.db")]
-    server, url = start([*args, "--token", "carol=s3cret"], tmp_path)
+    server, url = start([*args, "--token", "carol=carols-own-token"], tmp_path)
     try:
         assert re.fullmatch(r"http://\[::1\]:\d+", url)
-        auth = {"Authorization": "Bearer s3cret"}
+        auth = {"Authorization": "Bearer carols-own-token"}
         new = httpx.post(f"{url}/new", json={"prompt": "hi"}, headers=auth)
         assert new.status_code == 201
         # The built-in model is called at the same bracketed URL: the answer ends well.
