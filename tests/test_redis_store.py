@@ -127,20 +127,31 @@ async def test_a_write_redis_refuses_ends_the_answer_as_an_error_its_readers_see
     writer, reader = two
     answer = await writer.create("alice", "q")
     await writer.append(answer.id, 1, ["kept"])
-    news: list[Progress] = []
-    reader.watch(answer.id, 0, news.append)
-    assert await until(lambda: told(news) == [(1, "kept")])
+    here: list[Progress] = []
+    writer.watch(answer.id, 0, here.append)
+    there: list[Progress] = []
+    reader.watch(answer.id, 0, there.append)
+    assert await until(lambda: told(here) == told(there) == [(1, "kept")])
     async with aioredis.Redis.from_url(redis_server.url) as raw:
         await raw.config_set("maxmemory", "1")  # every write is refused: out of memory
         try:
             await writer.append(answer.id, 2, ["lost"])  # refused when it is sent
             with pytest.raises(StoreUnavailable, match="maxmemory"):
                 await writer.finish(answer.id, "done", "stop")
-            assert await until(lambda: news[-1].status == "error")
+            assert await until(lambda: here[-1].status == there[-1].status == "error")
         finally:
             await raw.config_set("maxmemory", "0")
-    assert news[-1].error is not None and news[-1].error.startswith(STORE_ERROR)
-    assert told(news) == [(1, "kept")]
+    # Readers on every process are told one end, which the store does not hold (no seq)...
+    for news in (here, there):
+        assert (news[-1].error, news[-1].kept, told(news)) == (STORE_LOST, False, [(1, "kept")])
+    # ...and the writer, which kept the answer's lease, stores its end once Redis takes it:
+    # every reader that reconnects, on any process, gets that one end, not a worker's death.
+    await asyncio.sleep(1.0)  # the lease (0.6 s) would have lapsed had it not been renewed
+    for store in (reader, writer):
+        progress = await store.read(answer.id, 0)
+        assert (progress.deltas, progress.status) == ([(1, "kept")], "error")
+        assert progress.error is not None and progress.error.startswith(STORE_ERROR)
+        assert "maxmemory" in progress.error
 
 
 async def test_an_unreachable_redis_is_named_in_one_sentence() -> None:
