@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from conftest import until
+from conftest import read_events, until
 
+from sse_lab.launch import start_server
 from sse_lab.redis_store import EXPIRED, STORE_LOST, WORKER_LOST, RedisAnswerStore
 from sse_lab.services.process import free_port
 from sse_lab.services.redis import RedisServer, start_redis
@@ -242,3 +244,42 @@ async def test_an_append_retried_after_its_reply_was_lost_stores_nothing_twice(
     finally:
         await store.close()
         await proxy.close()
+
+
+async def test_a_delta_stream_deleted_by_hand_leaves_no_hole_and_no_end_below_a_delta(
+    redis_server: RedisServer, two: list[RedisAnswerStore]
+) -> None:
+    writer, reader = two
+    answer = await writer.create("alice", "q")
+    await writer.append(answer.id, 1, ["a", "b"])
+    await writer.read(answer.id, 0)  # sent
+    async with aioredis.Redis.from_url(redis_server.url) as raw:
+        await raw.delete(f"sse_lab:deltas:{answer.id}")  # an operator's DEL
+    await writer.append(answer.id, 3, ["c"])  # refused: deltas 1 and 2 are gone
+    await writer.finish(answer.id, "done", "stop")
+    progress = await reader.read(answer.id, 0)
+    assert progress.deltas == []  # nothing past the hole
+    assert (progress.status, progress.last_seq) == ("error", 0)  # the end's seq: 1
+    assert progress.error is not None and progress.error.startswith(STORE_ERROR)
+
+
+async def test_a_finished_answer_is_read_from_a_redis_out_of_memory() -> None:
+    with start_redis() as server, start_server(token_delay=0, store=server.url) as lab:
+        async with aiohttp.ClientSession(headers=lab.auth_header()) as http:
+            async with http.post(f"{lab.url}/new", json={"prompt": "hi"}) as response:
+                stream_url = lab.url + (await response.json())["stream_url"]
+            async with http.get(stream_url) as response:
+                before = await read_events(response)
+            assert before[-1].event == "done"
+            async with aioredis.Redis.from_url(server.url) as raw:
+                for n in range(4):  # 4 MiB of other data
+                    await raw.set(f"filler:{n}", b"x" * 2**20)
+            async with aioredis.Redis.from_url(server.url) as raw:  # then a limit below it
+                used = int((await raw.info("memory"))["used_memory"])
+                await raw.config_set("maxmemory-policy", "noeviction")
+                await raw.config_set("maxmemory", str(used - 2**20))
+                with pytest.raises(aioredis.ResponseError, match="maxmemory"):
+                    await raw.set("one more", "x")  # full: writes fail
+            async with http.get(stream_url) as response:
+                assert response.status == 200
+                assert await read_events(response) == before
