@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -283,3 +284,20 @@ async def test_a_finished_answer_is_read_from_a_redis_out_of_memory() -> None:
             async with http.get(stream_url) as response:
                 assert response.status == 200
                 assert await read_events(response) == before
+
+
+async def test_an_outage_is_logged_once_per_burst_not_per_retry_or_answer(caplog) -> None:
+    caplog.set_level(logging.INFO)
+    with start_redis() as server, start_server(token_delay=0.05, store=server.url) as lab:
+        async with aiohttp.ClientSession(headers=lab.auth_header()) as http:
+            for _ in range(3):  # three answers whose ends cannot be stored
+                async with http.post(f"{lab.url}/new", json={"prompt": "tell me more"}) as response:
+                    assert response.status == 201
+            server.pause()  # Redis refuses connections: every retry fails at once
+            await asyncio.sleep(4)
+            logged = [r for r in caplog.records if r.levelno >= logging.WARNING]
+            server.resume()
+    messages = [r.getMessage() for r in logged]
+    assert [r.exc_info for r in logged if r.exc_info] == []  # no traceback
+    assert sum("answer ends" in m or "the end of answer" in m for m in messages) == 1, messages
+    assert sum("listening for ends" in m for m in messages) <= 1, messages
