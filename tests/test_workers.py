@@ -388,8 +388,9 @@ async def test_a_reader_told_of_a_lost_store_resumes_with_nothing_skipped(tmp_pa
         finally:
             a.stop()
             b.stop()
+    assert [e.event for e in rest[-1:]] == ["done"], fields(got + rest)
     deltas = [e for e in got + rest if e.event == "message"]
-    assert numbered(deltas) and rest[-1].event == "done", fields(got + rest)
+    assert numbered(deltas), fields(deltas)
     assert text_of(deltas) == "".join(answer_tokens(LONG_PROMPT))
 
 
