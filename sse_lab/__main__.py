@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import redis
 
-from sse_lab.config import STORE_FORMS, TOKEN_DELAY, Settings, Upstream, check_store
+from sse_lab.config import STORE_FORMS, TOKEN_DELAY, Settings, Upstream, check_store, redacted
 from sse_lab.launch import bind
 from sse_lab.startup import StartupError, check_database, raise_open_file_limit
 from sse_lab.workers import serve, start_workers, wait_for
@@ -104,7 +104,8 @@ def reachable(url: str) -> None:
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping()
     except (redis.RedisError, OSError) as exc:
-        raise SystemExit(f"sse_lab: cannot reach the answer store at {url}: {exc}") from None
+        message = f"sse_lab: cannot reach the answer store at {url}: {exc}"
+        raise SystemExit(redacted(message)) from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
         workers = start_workers(settings, args.host, port, args.workers)
     model = settings.upstream.model
     where = "built in" if settings.upstream.base_url == f"{url}/v1" else settings.upstream.base_url
-    answers = args.store or args.db
+    answers = redacted(args.store) or args.db
     several = f", {args.workers} worker processes" if args.workers > 1 else ""
     print(f"SSE Lab serving on {url}  (model {model}, {where}; answers in {answers}{several})")
     for line in exposure(address):

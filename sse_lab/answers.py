@@ -19,8 +19,9 @@ import openai
 
 from sse_lab.config import Upstream
 from sse_lab.feeds import Batch, Feed, Subscription
+from sse_lab.server.protocol import BurstLog
 from sse_lab.sse import EventStreamParser
-from sse_lab.store import Answer, AnswerStore, Progress, Status
+from sse_lab.store import Answer, AnswerStore, Progress, Status, StoreUnavailable
 
 log = logging.getLogger("sse_lab.answers")
 
@@ -56,6 +57,7 @@ class AnswerService:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._feeds: dict[str, Feed] = {}
         self._heartbeat = heartbeat
+        self._unstored = BurstLog(log, verb="could not store")  # an outage: one line a burst
         store.on_ended_elsewhere(self._stopped_elsewhere)
 
     async def start(self, owner: str, prompt: str) -> Answer:
@@ -165,6 +167,8 @@ class AnswerService:
         """`store.finish`, its failure logged: the store has told the readers it could."""
         try:
             await self.store.finish(answer_id, status, reason, error)
+        except StoreUnavailable as exc:  # the store is away: no traceback, and one line a burst
+            self._unstored.note("answer ends", f"{answer_id}: {exc}")
         except Exception:
             log.exception("could not store the end of answer %s", answer_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -73,6 +74,15 @@ def check_store(url: str) -> str:
     ):
         raise ValueError(f"the answer store must be {STORE_FORMS}; got {url!r}")
     return url
+
+
+_USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)([^\s/@:]*:)?[^\s/@]+@", re.IGNORECASE)
+
+
+def redacted(text: str) -> str:
+    """`text` with the password of every URL in it masked, `redis://:***@host/0`, for it to
+    be shown: in a log, a banner or an error a client gets."""
+    return _USERINFO.sub(lambda m: f"{m[1]}{m[2] or ''}***@", text)
 
 
 @dataclass(frozen=True, slots=True)

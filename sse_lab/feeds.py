@@ -31,13 +31,15 @@ class Delta:
 class End:
     """How an answer ended: `done` with a finish reason, or `error` with a message.
 
-    Its `seq` follows the last delta's, so a reader that saw the end can say so on resume.
+    Its `seq` follows the last delta's, so a reader that saw the end can say so on resume;
+    an end the store does not hold (`kept` False) is sent without it.
     """
 
     seq: int
     status: Status
     finish_reason: str | None
     error: str | None
+    kept: bool = True
 
 
 Piece = Delta | End
@@ -64,7 +66,8 @@ class Batch:
         pieces: list[Piece] = [Delta(seq, text) for seq, text in progress.deltas]
         if progress.status != "running":
             seq = progress.last_seq + 1
-            pieces.append(End(seq, progress.status, progress.finish_reason, progress.error))
+            end = End(seq, progress.status, progress.finish_reason, progress.error, progress.kept)
+            pieces.append(end)
         return cls(tuple(pieces))
 
     def after(self, seq: int) -> Batch:
@@ -170,7 +173,7 @@ class Feed:
 
     def _failed(self) -> None:
         log.exception("following answer %s failed", self._answer_id)
-        end = Batch((End(self.seq + 1, "error", None, READ_ERROR),))  # not the store's: no seq
+        end = Batch((End(self.seq + 1, "error", None, READ_ERROR, kept=False),))
         self._publish(end)
         self._ended_with(end)
 

@@ -20,8 +20,12 @@ Across processes:
   with readers of an answer whose lease lapsed, or a `read` of it, ends it with an `error`
   after its stored deltas. With the defaults (3 s lease, checked each second) that is at
   most about 4 s after the death.
-- Redis gone: readers of this process get an `error` end at once, appends and ends raise
-  `StoreUnavailable` (POST /new answers 503); the clients reconnect when Redis is back.
+- Redis gone or stalled (no reply within `timeout`, 2 s): readers of this process get an
+  `error` end at once that the store does not hold (`Progress.kept` False: it has no seq,
+  so a reader that reconnects gets the rest); appends and ends raise `StoreUnavailable`
+  (POST /new answers 503). An end Redis refused is kept here and stored once it can be.
+- No gaps: after a refused append, nothing later of that answer is sent, and the append
+  script stores only the next delta, so a stored answer is always deltas 1..n.
 
 Retention: hash and stream expire `retention` s (default 7 days) after the answer's start,
 renewed at its end.
@@ -43,6 +47,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from sse_lab.config import redacted
+from sse_lab.server.protocol import BurstLog
 from sse_lab.store import (
     STORE_ERROR,
     Answer,
@@ -60,20 +66,25 @@ RETENTION = 7 * 24 * 3600.0  # seconds an answer is kept
 CONNECTIONS = 128  # per process, besides the tailing loop's
 POOL_WAIT = 30.0  # seconds a command may wait for a free connection in a burst
 LEASE = 3.0  # seconds a generating process's claim on its answer lasts unless refreshed
+# Seconds a command may take before Redis counts as away: a POST /new during a stall gets
+# its 503 within about this long, not after a client has given up.
+TIMEOUT = 2.0
 WORKER_LOST = "the server process writing this answer stopped"
-STORE_LOST = "the server lost its connection to the answer store"
+STORE_LOST = "the server cannot use the answer store right now; reconnect to resume"
 EXPIRED = "this answer has expired"
-ENDED_CHANNEL = "sse_lab:ended"  # answer ids, once ended (or `!id message`: told, not stored)
+ENDED_CHANNEL = "sse_lab:ended"  # answer ids, once ended (or `!id`: an end not stored yet)
 
 _DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
-# KEYS: hash, stream. ARGV: seq, retention ms, texts... Refused (0) once the answer ended.
-# Deltas the stream has already are skipped: a retried append (its reply lost on a broken
-# connection, after Redis had run it) stores nothing twice and is no error.
+# KEYS: hash, stream. ARGV: seq, retention ms, texts... Refused (0) once the answer ended,
+# and (-1) if a delta before `seq` is missing: a stored answer never has a gap. Deltas the
+# stream has already are skipped: a retried append (its reply lost on a broken connection,
+# after Redis had run it) stores nothing twice and is no error.
 _APPEND = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
 local seq = tonumber(ARGV[1])
 local stored = redis.call('XLEN', KEYS[2])
+if seq > stored + 1 then return -1 end
 for i = 3, #ARGV do
   if seq + i - 3 > stored then
     redis.call('XADD', KEYS[2], '0-' .. (seq + i - 3), 't', ARGV[i])
@@ -117,12 +128,14 @@ def _seq(entry_id: str) -> int:
 
 
 def _progress(entries: list[tuple[str, dict[str, str]]], last_seq: int) -> Progress:
-    """Stream entries as Progress: the deltas, and the end if the last entry is one."""
+    """Stream entries as Progress: the deltas, and the end if the last entry is one (its
+    own entry id, one past the last delta's, is what readers get as the end's seq)."""
     deltas = [(_seq(entry_id), fields["t"]) for entry_id, fields in entries if "t" in fields]
     if deltas:
         last_seq = max(last_seq, deltas[-1][0])
     if entries and "end" in (end := entries[-1][1]):
         status: Any = end["end"]
+        last_seq = _seq(entries[-1][0]) - 1
         return Progress(deltas, last_seq, status, end.get("finish_reason"), end.get("error"))
     return Progress(deltas, last_seq, "running", None, None)
 
@@ -141,7 +154,12 @@ class RedisAnswerStore:
     """The shared store: see the module's docstring. Open it with `connect`."""
 
     def __init__(
-        self, url: str, *, retention: float = RETENTION, lease: float = LEASE, timeout: float = 5
+        self,
+        url: str,
+        *,
+        retention: float = RETENTION,
+        lease: float = LEASE,
+        timeout: float = TIMEOUT,
     ) -> None:
         options: dict[str, Any] = {
             "decode_responses": True,
@@ -152,12 +170,12 @@ class RedisAnswerStore:
         # At most CONNECTIONS to Redis; a request beyond them waits for one (up to POOL_WAIT
         # s) instead of failing. One retry on a broken connection: after Redis restarted,
         # the pool's idle connections are stale, and the first command on each must not
-        # fail for that.
+        # fail for that. None after a timeout: a stalled Redis is told after `timeout` s.
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=CONNECTIONS,
             timeout=POOL_WAIT,
-            retry=Retry(NoBackoff(), 1),
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             **options,
         )
         self._redis = aioredis.Redis.from_pool(pool)  # closed with it
@@ -177,6 +195,10 @@ class RedisAnswerStore:
         self._queued: asyncio.Future[None] | None = None  # done once `_pending` is sent
         self._sending: asyncio.Future[None] | None = None  # done once the batch in flight is
         self._failed: dict[str, Exception] = {}  # answers whose appends Redis refused
+        # Ends of answers generated here that Redis refused -> the end script's ARGV (None
+        # while the first try is on its way); their leases are renewed until Redis has them.
+        self._ending: dict[str, list[Any] | None] = {}
+        self._troubles = BurstLog(log, verb="failed")  # one line per burst, not per retry
         self._ended_elsewhere: list[Callable[[str], None]] = []
         self._changed = asyncio.Event()  # the watched set changed: XREAD again
         self._tail_id: int | None = None  # CLIENT ID of the tailing connection
@@ -194,7 +216,9 @@ class RedisAnswerStore:
             await store._redis.ping()
         except _DOWN as exc:
             await store._close_clients()
-            raise StoreUnavailable(f"cannot reach the answer store at {url}: {exc}") from None
+            raise StoreUnavailable(
+                redacted(f"cannot reach the answer store at {url}: {exc}")
+            ) from None
         store._tasks = [
             asyncio.create_task(store._tail_loop(), name="redis tail"),
             asyncio.create_task(store._hear_ends(), name="redis ends"),
@@ -207,9 +231,10 @@ class RedisAnswerStore:
         try:
             return await call
         except _DOWN as exc:
-            raise StoreUnavailable(f"the answer store at {self.url} is unreachable: {exc}") from exc
+            message = f"the answer store at {self.url} is unreachable: {exc}"
+            raise StoreUnavailable(redacted(message)) from exc
         except RedisError as exc:  # e.g. out of memory
-            raise StoreUnavailable(f"the answer store refused: {exc}") from exc
+            raise StoreUnavailable(redacted(f"the answer store refused: {exc}")) from exc
 
     async def create(self, owner: str, prompt: str) -> Answer:
         answer = Answer(new_answer_id(), owner, prompt, "running", None, None, time.time())
@@ -254,10 +279,12 @@ class RedisAnswerStore:
     async def _write(self) -> None:
         """Send the queued appends, of every answer, in one pipeline per round trip: a
         redis-py command costs far more CPU alone than among others. A refused append makes
-        its answer's next append raise and its end an error (as with SQLite's commits)."""
+        its answer's next append raise and its end an error (as with SQLite's commits); the
+        appends of it queued meanwhile are dropped, so that its stored deltas have no gap."""
         try:
             while self._pending:
-                batch, self._pending = self._pending, []
+                batch = [append for append in self._pending if append[0] not in self._failed]
+                self._pending = []
                 self._sending, self._queued = self._queued, None
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for answer_id, seq, texts in batch:
@@ -268,9 +295,14 @@ class RedisAnswerStore:
                         results = await self._call(pipe.execute(raise_on_error=False))
                     except StoreUnavailable as exc:
                         results = [exc] * len(batch)
-                for (answer_id, _, _), result in zip(batch, results, strict=True):
+                for (answer_id, seq, _), result in zip(batch, results, strict=True):
+                    if answer_id in self._failed:
+                        continue  # its first failure says why
                     if isinstance(result, Exception):
-                        self._failed[answer_id] = StoreUnavailable(str(result))
+                        self._failed[answer_id] = StoreUnavailable(redacted(str(result)))
+                    elif result == -1:  # an earlier delta is missing (its stream was deleted?)
+                        missing = f"delta {seq} of {answer_id} would follow a delta not stored"
+                        self._failed[answer_id] = StoreUnavailable(missing)
                     elif not result:  # ended by another process meanwhile
                         self._failed[answer_id] = ValueError(f"{answer_id} has ended")
                 if self._sending is not None:
@@ -295,24 +327,30 @@ class RedisAnswerStore:
         error: str | None,
         lapsed_only: bool,
     ) -> bool:
-        """The end script; if Redis refuses it, this process's readers and (if Redis still
-        passes messages) every other's are told an error end that is not stored."""
+        """The end script. If Redis refuses it, the readers of this process and (if Redis
+        still passes messages) every other's are told STORE_LOST, an end not stored; the
+        generating process keeps the answer's lease and stores its end once Redis takes it
+        (`_keep_leases`), so every reader that reconnects gets that one end."""
         if not lapsed_only:
             await self._sent()  # its deltas come before its end
-            self._own.pop(answer_id, None)  # no more lease refreshes
             failure = self._failed.pop(answer_id, None)
             if isinstance(failure, StoreUnavailable):
                 status, finish_reason, error = "error", None, f"{STORE_ERROR}: {failure}"
         args: list[Any] = [status, finish_reason or "", error or "", self._retention_ms]
         args += ["1" if lapsed_only else "0", ENDED_CHANNEL, answer_id]
+        if not lapsed_only and self._own.pop(answer_id, None) is not None:
+            self._ending[answer_id] = None
         try:
-            return bool(await self._call(self._finish(keys=list(_keys(answer_id)), args=args)))
-        except StoreUnavailable as exc:
-            message = f"{STORE_ERROR}: {exc}"
-            self._tell_end(answer_id, message)
+            ended = bool(await self._call(self._finish(keys=list(_keys(answer_id)), args=args)))
+        except StoreUnavailable:
+            if answer_id in self._ending:
+                self._ending[answer_id] = args
+            self._tell_end(answer_id, STORE_LOST)
             with contextlib.suppress(RedisError, OSError):
-                await self._redis.publish(ENDED_CHANNEL, f"!{answer_id} {message}")
+                await self._redis.publish(ENDED_CHANNEL, f"!{answer_id}")
             raise
+        self._ending.pop(answer_id, None)
+        return ended
 
     async def _sent(self) -> None:
         """Wait until the appends queued so far have been sent (not those queued later: under
@@ -325,25 +363,36 @@ class RedisAnswerStore:
         if answer_id in self._own:
             await self._sent()  # a reader sees what was appended before it asked
         progress, lease_held = await self._read(answer_id, after)
-        if progress.status == "running" and not lease_held and answer_id not in self._own:
+        if progress.status == "running" and not lease_held and not self._writes(answer_id):
             await self._end(answer_id, "error", None, WORKER_LOST, lapsed_only=True)
             progress, _ = await self._read(answer_id, after)
         return progress
 
     async def _read(self, answer_id: str, after: int) -> tuple[Progress, bool]:
-        """What is stored after `after`, and whether the answer's lease is held."""
+        """What is stored after `after`, and whether the answer's lease is held.
+
+        No MULTI/EXEC: Redis out of memory refuses a whole transaction, reads and all. The
+        commands run in this order instead: the hash, then the stream's last entry, then
+        its entries after `after`. So an end the hash shows is in the stream read after
+        it, and an end that came in between is the stream's own last entry."""
         row, deltas, lease = _keys(answer_id)
-        async with self._redis.pipeline(transaction=True) as pipe:  # one consistent view
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hmget(row, ["status", "finish_reason", "error"])
             pipe.exists(lease)
+            pipe.xrevrange(deltas, count=1)
             pipe.xrange(deltas, f"(0-{after}", "+")
-            pipe.xlen(deltas)
-            (status, reason, error), lease_held, entries, length = await self._call(pipe.execute())
+            (status, reason, error), lease_held, last, entries = await self._call(pipe.execute())
         if status is None:
             raise KeyError(answer_id)
-        texts = [(_seq(entry_id), fields["t"]) for entry_id, fields in entries if "t" in fields]
-        last_seq = length if status == "running" else length - 1  # the end is no delta
-        return Progress(texts, last_seq, status, reason, error), bool(lease_held)
+        known = _progress(last, 0).last_seq if last else 0  # the deltas stored when it ran
+        progress = _progress(entries, known)
+        if progress.status == "running" and status != "running":  # the reader had the end
+            progress = Progress(progress.deltas, progress.last_seq, status, reason, error)
+        return progress, bool(lease_held)
+
+    def _writes(self, answer_id: str) -> bool:
+        """Whether this process generates the answer, or has its end to store."""
+        return answer_id in self._own or answer_id in self._ending
 
     def watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
         """The answer's news after `after`, from this process's tailing loop: what is stored
@@ -398,7 +447,7 @@ class RedisAnswerStore:
             except Exception as exc:  # Redis went away: every reader here hears it now
                 if self._closing:
                     return
-                log.warning("tailing answers failed: %s", exc)
+                self._troubles.note("tailing answers", redacted(str(exc)))
                 self._tail_id = None
                 for answer_id in list(self._watching):
                     self._tell_end(answer_id, STORE_LOST)
@@ -447,14 +496,16 @@ class RedisAnswerStore:
             self._watching.pop(answer_id, None)
 
     def _tell_end(self, answer_id: str, error: str) -> None:
-        """Tell this process's watchers of the answer an error end that is not stored."""
+        """Tell this process's watchers of the answer an error end that is not stored (not
+        `kept`: it has no seq, and a reader that reconnects gets what the store has)."""
         for watching in list(self._watching.get(answer_id, ())):
-            self._tell(answer_id, watching, Progress([], watching.seq, "error", None, error))
+            unkept = Progress([], watching.seq, "error", None, error, kept=False)
+            self._tell(answer_id, watching, unkept)
 
     async def _check_leases(self) -> None:
         """End the watched answers whose generating process stopped renewing their lease, and
         tell the watchers of answers that expired."""
-        watched = [a for a in self._watching if a not in self._own]
+        watched = [a for a in self._watching if not self._writes(a)]
         if not watched:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -470,18 +521,26 @@ class RedisAnswerStore:
                 await self._end(answer_id, "error", None, WORKER_LOST, lapsed_only=True)
 
     async def _keep_leases(self) -> None:
-        """Renew the lease of every answer this process generates, three times per lease."""
+        """Three times per lease: store the ends Redis refused, and renew the lease of every
+        answer this process generates or has an end of to store."""
         while not self._closing:
             await asyncio.sleep(self._lease / 3)
-            if not self._own:
-                continue
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for answer_id in self._own:
-                        pipe.pexpire(_keys(answer_id)[2], int(self._lease * 1000))
-                    await pipe.execute()
-            except (RedisError, OSError) as exc:
-                log.warning("renewing leases failed: %s", exc)
+                if self._own or self._ending:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for answer_id in [*self._own, *self._ending]:
+                            pipe.pexpire(_keys(answer_id)[2], int(self._lease * 1000))
+                        await pipe.execute()
+                await self._store_ends()
+            except (RedisError, OSError, StoreUnavailable) as exc:
+                self._troubles.note("renewing leases or storing ends", redacted(str(exc)))
+
+    async def _store_ends(self) -> None:
+        """Store the ends Redis refused, in the order they came."""
+        for answer_id, args in list(self._ending.items()):
+            if args is not None:
+                await self._call(self._finish(keys=list(_keys(answer_id)), args=args))
+                del self._ending[answer_id]
 
     async def _hear_ends(self) -> None:
         """Stop generating answers ended by another process; pass on ends Redis refused."""
@@ -498,18 +557,17 @@ class RedisAnswerStore:
             except Exception as exc:
                 if self._closing:
                     return
-                log.warning("listening for ends failed: %s", exc)
+                self._troubles.note("listening for ends", redacted(str(exc)))
                 await asyncio.sleep(0.5)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
 
     def _heard(self, data: str) -> None:
-        if data.startswith("!"):  # an end Redis refused to store
-            answer_id, _, error = data[1:].partition(" ")
-            self._tell_end(answer_id, error)
-        else:
-            answer_id = data
+        if data.startswith("!"):  # an end Redis refused to store: the answer goes on there
+            self._tell_end(data[1:], STORE_LOST)
+            return
+        answer_id = data
         if self._own.pop(answer_id, None) is not None:
             for listener in self._ended_elsewhere:
                 listener(answer_id)
@@ -519,6 +577,7 @@ class RedisAnswerStore:
         'running' in Redis, and end with an error once their lease lapses."""
         with contextlib.suppress(Exception):
             await self._sent()
+            await self._store_ends()
         self._closing = True
         for task in self._tasks:
             task.cancel()

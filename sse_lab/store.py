@@ -77,6 +77,9 @@ class Progress:
     status: Status
     finish_reason: str | None
     error: str | None
+    # False for an end told to readers that the store does not hold (it lost touch with
+    # its database): sent without a seq, so a reader that reconnects gets what is stored.
+    kept: bool = True
 
     def behind(self, after: int) -> bool:
         """Whether a reader claiming to have seen `after` deltas claims more than this
@@ -122,7 +125,8 @@ class AnswerStore(Protocol):
         """Call `watcher` with the answer's news after `after`, in order, as it is committed:
         what is stored already, then each commit's new deltas, then the end (the last call).
         SQLite tells what is stored before returning; a store whose reads are a network
-        round trip tells it from its own task soon after. Returns a call to stop it.
+        round trip tells it from its own task soon after, and an end not `kept` when it
+        loses touch with its database. Returns a call to stop it.
         `watcher` runs inside the store's own code, so it must neither block nor raise."""
         ...
 

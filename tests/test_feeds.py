@@ -148,7 +148,7 @@ async def test_readers_of_a_feed_that_cannot_watch_the_store_get_an_error_end() 
     for _ in range(2):  # the second reader too: the ended feed is not joined again
         got = await asyncio.wait_for(follow_all(service, answer_id), 5)
         assert texts(got) == ["a"]
-        assert got[-1].pieces[-1] == End(2, "error", None, READ_ERROR)
+        assert got[-1].pieces[-1] == End(2, "error", None, READ_ERROR, kept=False)
     await service.close()
 
 

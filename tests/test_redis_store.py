@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
-from conftest import until
 
+from conftest import read_events, until
+from sse_lab.launch import start_server
 from sse_lab.redis_store import EXPIRED, STORE_LOST, WORKER_LOST, RedisAnswerStore
 from sse_lab.services.process import free_port
 from sse_lab.services.redis import RedisServer, start_redis
@@ -127,20 +130,31 @@ async def test_a_write_redis_refuses_ends_the_answer_as_an_error_its_readers_see
     writer, reader = two
     answer = await writer.create("alice", "q")
     await writer.append(answer.id, 1, ["kept"])
-    news: list[Progress] = []
-    reader.watch(answer.id, 0, news.append)
-    assert await until(lambda: told(news) == [(1, "kept")])
+    here: list[Progress] = []
+    writer.watch(answer.id, 0, here.append)
+    there: list[Progress] = []
+    reader.watch(answer.id, 0, there.append)
+    assert await until(lambda: told(here) == told(there) == [(1, "kept")])
     async with aioredis.Redis.from_url(redis_server.url) as raw:
         await raw.config_set("maxmemory", "1")  # every write is refused: out of memory
         try:
             await writer.append(answer.id, 2, ["lost"])  # refused when it is sent
             with pytest.raises(StoreUnavailable, match="maxmemory"):
                 await writer.finish(answer.id, "done", "stop")
-            assert await until(lambda: news[-1].status == "error")
+            assert await until(lambda: here[-1].status == there[-1].status == "error")
         finally:
             await raw.config_set("maxmemory", "0")
-    assert news[-1].error is not None and news[-1].error.startswith(STORE_ERROR)
-    assert told(news) == [(1, "kept")]
+    # Readers on every process are told one end, which the store does not hold (no seq)...
+    for news in (here, there):
+        assert (news[-1].error, news[-1].kept, told(news)) == (STORE_LOST, False, [(1, "kept")])
+    # ...and the writer, which kept the answer's lease, stores its end once Redis takes it:
+    # every reader that reconnects, on any process, gets that one end, not a worker's death.
+    await asyncio.sleep(1.0)  # the lease (0.6 s) would have lapsed had it not been renewed
+    for store in (reader, writer):
+        progress = await store.read(answer.id, 0)
+        assert (progress.deltas, progress.status) == ([(1, "kept")], "error")
+        assert progress.error is not None and progress.error.startswith(STORE_ERROR)
+        assert "maxmemory" in progress.error
 
 
 async def test_an_unreachable_redis_is_named_in_one_sentence() -> None:
@@ -231,3 +245,59 @@ async def test_an_append_retried_after_its_reply_was_lost_stores_nothing_twice(
     finally:
         await store.close()
         await proxy.close()
+
+
+async def test_a_delta_stream_deleted_by_hand_leaves_no_hole_and_no_end_below_a_delta(
+    redis_server: RedisServer, two: list[RedisAnswerStore]
+) -> None:
+    writer, reader = two
+    answer = await writer.create("alice", "q")
+    await writer.append(answer.id, 1, ["a", "b"])
+    await writer.read(answer.id, 0)  # sent
+    async with aioredis.Redis.from_url(redis_server.url) as raw:
+        await raw.delete(f"sse_lab:deltas:{answer.id}")  # an operator's DEL
+    await writer.append(answer.id, 3, ["c"])  # refused: deltas 1 and 2 are gone
+    await writer.finish(answer.id, "done", "stop")
+    progress = await reader.read(answer.id, 0)
+    assert progress.deltas == []  # nothing past the hole
+    assert (progress.status, progress.last_seq) == ("error", 0)  # the end's seq: 1
+    assert progress.error is not None and progress.error.startswith(STORE_ERROR)
+
+
+async def test_a_finished_answer_is_read_from_a_redis_out_of_memory() -> None:
+    with start_redis() as server, start_server(token_delay=0, store=server.url) as lab:
+        async with aiohttp.ClientSession(headers=lab.auth_header()) as http:
+            async with http.post(f"{lab.url}/new", json={"prompt": "hi"}) as response:
+                stream_url = lab.url + (await response.json())["stream_url"]
+            async with http.get(stream_url) as response:
+                before = await read_events(response)
+            assert before[-1].event == "done"
+            async with aioredis.Redis.from_url(server.url) as raw:
+                for n in range(4):  # 4 MiB of other data
+                    await raw.set(f"filler:{n}", b"x" * 2**20)
+            async with aioredis.Redis.from_url(server.url) as raw:  # then a limit below it
+                used = int((await raw.info("memory"))["used_memory"])
+                await raw.config_set("maxmemory-policy", "noeviction")
+                await raw.config_set("maxmemory", str(used - 2**20))
+                with pytest.raises(aioredis.ResponseError, match="maxmemory"):
+                    await raw.set("one more", "x")  # full: writes fail
+            async with http.get(stream_url) as response:
+                assert response.status == 200
+                assert await read_events(response) == before
+
+
+async def test_an_outage_is_logged_once_per_burst_not_per_retry_or_answer(caplog) -> None:
+    caplog.set_level(logging.INFO)
+    with start_redis() as server, start_server(token_delay=0.05, store=server.url) as lab:
+        async with aiohttp.ClientSession(headers=lab.auth_header()) as http:
+            for _ in range(3):  # three answers whose ends cannot be stored
+                async with http.post(f"{lab.url}/new", json={"prompt": "tell me more"}) as response:
+                    assert response.status == 201
+            server.pause()  # Redis refuses connections: every retry fails at once
+            await asyncio.sleep(4)
+            logged = [r for r in caplog.records if r.levelno >= logging.WARNING]
+            server.resume()
+    messages = [r.getMessage() for r in logged]
+    assert [r.exc_info for r in logged if r.exc_info] == []  # no traceback
+    assert sum("answer ends" in m or "the end of answer" in m for m in messages) == 1, messages
+    assert sum("listening for ends" in m for m in messages) <= 1, messages

@@ -1,10 +1,12 @@
 """Several server processes on one Redis: `python -m sse_lab serve --store redis://...` run as
 real processes on real sockets. An answer started on one worker is read, resumed and
-stopped on any other; a worker killed mid-answer, or Redis going away, ends it with an error."""
+stopped on any other; a worker killed mid-answer, or Redis going away, ends it with an error.
+Then Redis's faults: a stall (SIGSTOP) of Redis or of a reader's worker, a password."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -12,14 +14,16 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import read_events, until
+import redis.asyncio as aioredis
 
+from conftest import read_events, until
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.redis_store import STORE_LOST, WORKER_LOST
@@ -39,6 +43,7 @@ class Worker:
 
     url: str
     process: subprocess.Popen[str]
+    banner: str = ""  # the first line it printed
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -69,7 +74,7 @@ def serve(store: str, log: Path, *extra: str, model: str = "") -> Worker:
     if url is None:
         process.kill()
         pytest.fail(f"serve printed {banner!r}; its log:\n{log.read_text()}")
-    return Worker(url[0], process)
+    return Worker(url[0], process, banner)
 
 
 @pytest.fixture(scope="module")
@@ -390,3 +395,134 @@ async def test_start_server_takes_a_redis_store(redis_server: RedisServer) -> No
                 events = await read_events(response)
     assert text_of(events) == "".join(answer_tokens(PROMPT))
     assert events[-1].event == "done"
+
+
+@contextlib.contextmanager
+def stalled(pid: int) -> Iterator[None]:
+    """The process stopped (SIGSTOP) for the block, then continued: it takes and answers
+    nothing meanwhile, as a Redis stuck in a slow command, or a paused virtual machine."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def numbered(events: list[ServerSentEvent]) -> bool:
+    """Whether the events' ids are 1, 2, 3, ...: deltas with no gap, then the end."""
+    return [e.id for e in events] == [str(n) for n in range(1, len(events) + 1)]
+
+
+async def test_a_redis_stall_of_12_s_stores_no_answer_with_a_hole(tmp_path: Path) -> None:
+    with start_redis() as redis:
+        a, b = (serve(redis.url, tmp_path / f"{name}.log") for name in "ab")
+        try:
+            async with aiohttp.ClientSession(headers=AUTH) as http:
+                ids = [await ask(http, worker, LONG_PROMPT) for worker in (a, b, a, b)]
+                await first_delta(http, b, ids[-1])
+                assert redis.pid is not None
+                with stalled(redis.pid):  # the workers' writes time out, or wait
+                    await asyncio.sleep(12)
+                for answer_id in ids:
+                    whole = await asyncio.wait_for(stream(http, a, answer_id), 30)
+                    assert numbered(whole), fields(whole)
+                    assert whole[-1].event in ("done", "error")
+                    if whole[-1].event == "done":
+                        assert text_of(whole) == "".join(answer_tokens(LONG_PROMPT))
+                    half = len(whole) // 2  # resuming anywhere gets exactly the rest
+                    headers = {"Last-Event-ID": whole[half - 1].id}
+                    async with http.get(f"{b.url}/sse/{answer_id}", headers=headers) as response:
+                        assert fields(await read_events(response)) == fields(whole[half:])
+        finally:
+            a.stop()
+            b.stop()
+
+
+async def test_a_reader_told_of_a_lost_store_resumes_with_nothing_skipped(tmp_path: Path) -> None:
+    with start_redis() as redis:
+        slow = ("--token-delay", "0.1")  # the answer runs 10 s: on, after the fault
+        a, b = (serve(redis.url, tmp_path / f"{name}.log", *slow) for name in "ab")
+        try:
+            async with aiohttp.ClientSession(headers=AUTH) as http:
+                answer_id = await ask(http, a, LONG_PROMPT)
+                parser = EventStreamParser()
+                got: list[ServerSentEvent] = []
+                async with http.get(f"{b.url}/sse/{answer_id}") as response:
+                    async for chunk in response.content.iter_any():
+                        if got := parser.feed(chunk):
+                            break
+                    # Redis drops every connection (a proxy's idle timeout, CLIENT KILL): B's
+                    # tailing fails, while A's next write reconnects and the answer goes on.
+                    async with aioredis.Redis.from_url(redis.url) as raw:
+                        await raw.execute_command("CLIENT KILL TYPE normal")
+                        await raw.execute_command("CLIENT KILL TYPE pubsub")
+                    async for chunk in response.content.iter_any():  # the same parser
+                        got += parser.feed(chunk)
+                assert got[-1].event == "error"
+                assert json.loads(got[-1].data) == {"message": STORE_LOST}
+                # A browser reconnects with the last id it saw: that error had none.
+                headers = {"Last-Event-ID": got[-1].id}
+                async with http.get(f"{b.url}/sse/{answer_id}", headers=headers) as response:
+                    rest = await read_events(response)
+        finally:
+            a.stop()
+            b.stop()
+    assert [e.event for e in rest[-1:]] == ["done"], fields(got + rest)
+    deltas = [e for e in got + rest if e.event == "message"]
+    assert numbered(deltas), fields(deltas)
+    assert text_of(deltas) == "".join(answer_tokens(LONG_PROMPT))
+
+
+async def test_post_new_during_a_redis_stall_answers_503_within_3_s(tmp_path: Path) -> None:
+    with start_redis() as redis:
+        worker = serve(redis.url, tmp_path / "worker.log")
+        try:
+            async with aiohttp.ClientSession(headers=AUTH) as http:
+                await ask(http, worker)
+                assert redis.pid is not None
+                with stalled(redis.pid):
+                    started = time.monotonic()
+                    async with http.post(f"{worker.url}/new", json={"prompt": "hi"}) as response:
+                        status = response.status
+                    took = time.monotonic() - started
+                assert await until_created(http, worker)  # and serves again at once after
+        finally:
+            worker.stop()
+    assert (status, took < 3) == (503, True), took
+
+
+async def test_the_redis_password_reaches_no_client_and_no_log(tmp_path: Path) -> None:
+    password = "pw-SECRET-4711"
+    shown: list[str] = []  # every text a client or an operator gets
+    with start_redis() as redis:
+        async with aioredis.Redis.from_url(redis.url) as raw:
+            await raw.config_set("requirepass", password)
+        url = f"redis://:{password}@127.0.0.1:{redis.port}/0"
+        worker = serve(url, tmp_path / "worker.log", "--token-delay", "0.1")
+        shown.append(worker.banner)
+        try:
+            async with aiohttp.ClientSession(headers=AUTH) as http:
+                answer_id = await ask(http, worker, LONG_PROMPT)
+                reader = asyncio.create_task(stream(http, worker, answer_id))
+                await first_delta(http, worker, answer_id)
+                assert redis.pid is not None
+                with stalled(redis.pid):
+                    for method, path in (("POST", "/new"), ("GET", f"/sse/{answer_id}")):
+                        body = {"prompt": "hi"} if method == "POST" else None
+                        async with http.request(method, worker.url + path, json=body) as response:
+                            assert response.status == 503
+                            shown.append(await response.text())
+                    told = await asyncio.wait_for(reader, 20)
+                stored = await asyncio.wait_for(stream(http, worker, answer_id), 30)
+            shown += [event.data for event in told + stored]
+            assert stored[-1].event == "error"
+            assert "redis://:***@127.0.0.1" in stored[-1].data  # the store, named with no password
+            worker.process.send_signal(signal.SIGINT)
+            worker.process.wait(20)
+            assert worker.process.stdout is not None
+            shown.append(worker.process.stdout.read())
+        finally:
+            worker.stop()
+    shown.append((tmp_path / "worker.log").read_text())
+    assert "redis://:***@127.0.0.1" in shown[0]
+    assert [text for text in shown if password in text] == []

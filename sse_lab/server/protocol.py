@@ -49,18 +49,20 @@ _PARSE_ERRORS = {
 
 
 class BurstLog:
-    """Log the first of a burst of refusals, then how many more came, once per `every` s."""
+    """Log the first of a burst of refusals (or of what `verb` says), then how many more
+    came, once per `every` s."""
 
-    def __init__(self, logger: logging.Logger, every: float = 10.0) -> None:
+    def __init__(self, logger: logging.Logger, every: float = 10.0, verb: str = "refused") -> None:
         self._logger = logger
         self.every = every
+        self._verb = verb
         self._since: Counter[str] = Counter()
         self._quiet: asyncio.TimerHandle | None = None
 
     def note(self, kind: str, detail: str) -> None:
         """One refusal of `kind` (a short phrase); `detail` goes into the log if it is the first."""
         if self._quiet is None:
-            self._logger.warning("refused %s: %s", kind, detail)
+            self._logger.warning("%s %s: %s", self._verb, kind, detail)
             self._quiet = asyncio.get_running_loop().call_later(self.every, self._report)
         else:
             self._since[kind] += 1
@@ -69,7 +71,7 @@ class BurstLog:
         self._quiet = None
         if self._since:
             counts = ", ".join(f"{n} {kind}" for kind, n in self._since.most_common())
-            self._logger.warning("refused %s more in the last %g s", counts, self.every)
+            self._logger.warning("%s %s more in the last %g s", self._verb, counts, self.every)
             self._since.clear()
             self._quiet = asyncio.get_running_loop().call_later(self.every, self._report)
 

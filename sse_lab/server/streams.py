@@ -106,12 +106,14 @@ def batch_bytes(batch: Batch) -> bytes:
 
 
 def answer_event(item: Delta | End) -> bytes:
-    """An answer's piece as an SSE event: `id: n` and `{"delta": ...}`, then `done` or `error`."""
+    """An answer's piece as an SSE event: `id: n` and `{"delta": ...}`, then `done` or `error`
+    (an end the store does not hold has no `id`: the client's last id stays the last delta's)."""
     if isinstance(item, Delta):
         return ServerSentEvent(data=json.dumps({"delta": item.text}), id=str(item.seq)).encode()
     if item.status == "error":
+        seq = str(item.seq) if item.kept else None
         return ServerSentEvent(
-            data=json.dumps({"message": item.error}), event="error", id=str(item.seq)
+            data=json.dumps({"message": item.error}), event="error", id=seq
         ).encode()
     return ServerSentEvent(
         data=json.dumps({"finish_reason": item.finish_reason}), event="done", id=str(item.seq)
