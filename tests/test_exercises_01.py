@@ -133,3 +133,21 @@ def test_a_status_event_without_the_optional_spaces_passes(capsys) -> None:
     tight = b"event:status\nid:42\ndata:searching the web\ndata:reading 3 pages\n\n"
     assert check_status_event(lambda: tight)
     capsys.readouterr()
+
+
+def test_two_spaces_after_data_are_told_only_one_is_dropped(capsys) -> None:
+    spaced = b"event: status\nid: 42\ndata:  searching the web\ndata: reading 3 pages\n\n"
+    assert not check_status_event(lambda: spaced)
+    out = capsys.readouterr().out
+    assert "the data is ' searching the web\\nreading 3 pages'" in out
+    assert "only the one space after `data:` is dropped" in out
+    assert "data starts with a space" in out
+
+
+def test_a_type_field_instead_of_event_is_told_the_field_name(capsys) -> None:
+    typed = b"type: status\nid: 42\ndata: searching the web\ndata: reading 3 pages\n\n"
+    assert not check_status_event(lambda: typed)
+    out = capsys.readouterr().out
+    assert "the event type is 'message', not 'status'" in out
+    assert "a parser ignores the line 'type: status'" in out
+    assert "an event's type goes in an `event:` line" in out
