@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from sse_lab.exercises import Verdict, verdict
+from sse_lab.exercises import Verdict, failed_definition_problem, verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = [
@@ -184,7 +184,10 @@ def _space_mistake(got: object, expected: list[str]) -> str | None:
 
 
 def check_parse_data_events(parse_data_events: Callable[[str], object]) -> Verdict:
-    """Whether `parse_data_events(stream)` returns the data of each event, as a browser would."""
+    """Whether `parse_data_events(stream)` returns the data of each event, as a browser would
+    (and the learner's latest cell defining it ran: see failed_definition_problem)."""
+    if problem := failed_definition_problem(parse_data_events):
+        return verdict(problem)
     for stream, hint in _DATA_ONLY_CASES:
         expected = [event.data for event in _parse(stream)]
         try:
