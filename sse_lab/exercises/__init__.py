@@ -10,7 +10,7 @@ import ast
 import inspect
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -78,6 +78,18 @@ def failed_definition_problem(function: Callable[..., object]) -> str | None:
             "it: fix that cell and run it again"
         )
     return None
+
+
+def values_in_traceback(error: BaseException) -> Iterator[object]:
+    """The local variables of each frame `error` passed through, innermost first: what the
+    learner's code (and the library it called) held when it failed, for a check to name."""
+    frames = []
+    traceback = error.__traceback__
+    while traceback is not None:
+        frames.append(traceback.tb_frame)
+        traceback = traceback.tb_next
+    for frame in reversed(frames):
+        yield from frame.f_locals.values()
 
 
 async def call(function: Callable[..., object], *args: object) -> object:
