@@ -1,7 +1,7 @@
 """Checks for notebook 07 (SSE in production): timing the first delta through a proxy, and
 reading a whole answer through a proxy that cuts quiet streams.
 
-Each check starts a lab server and a real nginx of its own, runs the learner's function
+Each check starts lab servers and real nginx of its own, runs the learner's function
 through them as user alice, prints a verdict and returns whether every case passed.
 Without nginx, a check says in one line how to install it.
 """
