@@ -338,7 +338,9 @@ async def test_close_from_on_error_prevents_the_reconnection(server: Server) -> 
     assert len(source.attempts) == 1
 
 
-async def test_a_loop_that_leaves_early_resumes_after_the_last_event_it_took(server: Server) -> None:
+async def test_a_loop_that_leaves_early_resumes_after_the_last_event_it_took(
+    server: Server,
+) -> None:
     # The whole story arrives in one piece, so all of it is read before the loop has taken
     # two events; resuming must still start after those two, or the rest is lost.
     async with EventSourcePolyfill(f"{server.url}/story?size=100000", headers={}) as source:
