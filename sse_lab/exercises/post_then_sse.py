@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Final
 
 import aiohttp
+from yarl import URL
 
 from sse_lab.clients import fetch_event_source
 from sse_lab.exercises import (
@@ -145,7 +146,7 @@ async def _answered(response: aiohttp.ClientResponse, url: str) -> str:
         f"{response.method} {response.url} was answered {response.status} {response.reason}{said}"
     )
     check = "check the status, e.g. response.raise_for_status(), before reading the JSON"
-    if not str(response.url).startswith(url):
+    if response.url.origin() != URL(url).origin():
         return f"{answered} (send it to the `url` your function is given, {url}; {check})"
     if response.method == "POST" and response.url.path != "/new":
         return f"{answered} (POST the prompt to {url}/new; {check})"
