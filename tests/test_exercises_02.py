@@ -143,3 +143,14 @@ def test_keeping_the_done_event_is_told_to_leave_it_out(capsys) -> None:
     assert not check_merge_connections(merge_connections)
     out = capsys.readouterr().out
     assert "the events include `done`: keep only the `message` events" in out
+
+
+def test_a_merge_that_returns_equal_new_events_passes(capsys) -> None:
+    solution = load_solution("02_merge_connections").merge_connections
+
+    def merge_connections(connections: list[list[ServerSentEvent]]):
+        events, missing, repeated = solution(connections)
+        return [e._replace() for e in events], missing, repeated  # equal, not the same objects
+
+    assert check_merge_connections(merge_connections)
+    assert capsys.readouterr().out.startswith("✅")

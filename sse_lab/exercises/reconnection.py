@@ -142,16 +142,19 @@ def _merge_problem(
 
 def _kept_copy_problem(events: list[ServerSentEvent], connections: _Connections) -> str | None:
     """What is wrong with which events were kept, whatever their order: an event that is
-    not a `message` (`done`), or a later copy of a repeated id instead of the first."""
+    not a `message` (`done`), or a later copy of a repeated id (the very object that came
+    later: copies are equal) instead of the first."""
     if kept := sorted({e.event for e in events} - {"message"}):
         return (
             f"the events include {' and '.join(f'`{k}`' for k in kept)}: keep only the "
             "`message` events; `done` and `error` are not numbered pieces"
         )
-    first: dict[str, ServerSentEvent] = {}
-    for event in (e for received in connections for e in received):
-        first.setdefault(event.id or "", event)
-    later = [e.id for e in events if first.get(e.id or "") is not e]
+    arrived = [event for received in connections for event in received]
+    first: dict[str | None, ServerSentEvent] = {}
+    for event in arrived:
+        first.setdefault(event.id, event)
+    later_copies = [event for event in arrived if first[event.id] is not event]
+    later = [e.id for e in events if any(e is copy for copy in later_copies)]
     if later:
         return (
             f"the events keep a later copy of the repeated id {later[0]}: keep the first "
