@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 from conftest import load_solution
-
 from sse_lab.exercises.welcome import check_real_model_env, check_stream_stats
 
 
@@ -66,3 +65,15 @@ def test_the_check_leaves_the_environment_as_it_was() -> None:
     before = dict(os.environ)
     check_real_model_env(load_solution("00_real_model_env").real_model_env)
     assert dict(os.environ) == before
+
+
+def test_a_key_written_with_bearer_in_front_is_told_to_give_it_bare(capsys) -> None:
+    solution = load_solution("00_real_model_env").real_model_env
+
+    def real_model_env(api_key: str, base_url=None, model=None) -> dict[str, str]:
+        return solution("Bearer " + api_key, base_url, model)
+
+    assert not check_real_model_env(real_model_env)
+    out = capsys.readouterr().out
+    assert "OPENAI_API_KEY='Bearer sk-test', expected 'sk-test'" in out
+    assert "give the key bare, the SDK adds `Bearer `" in out

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
-from conftest import load_solution
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Config
 
+from conftest import SOLUTIONS, load_solution
 from sse_lab import ServerSentEvent
 from sse_lab.exercises.basics import (
     STATUS_EVENT,
@@ -133,3 +137,58 @@ def test_a_status_event_without_the_optional_spaces_passes(capsys) -> None:
     tight = b"event:status\nid:42\ndata:searching the web\ndata:reading 3 pages\n\n"
     assert check_status_event(lambda: tight)
     capsys.readouterr()
+
+
+def test_two_spaces_after_data_are_told_only_one_is_dropped(capsys) -> None:
+    spaced = b"event: status\nid: 42\ndata:  searching the web\ndata: reading 3 pages\n\n"
+    assert not check_status_event(lambda: spaced)
+    out = capsys.readouterr().out
+    assert "the data is ' searching the web\\nreading 3 pages'" in out
+    assert "only the one space after `data:` is dropped" in out
+    assert "data starts with a space" in out
+
+
+def test_a_type_field_instead_of_event_is_told_the_field_name(capsys) -> None:
+    typed = b"type: status\nid: 42\ndata: searching the web\ndata: reading 3 pages\n\n"
+    assert not check_status_event(lambda: typed)
+    out = capsys.readouterr().out
+    assert "the event type is 'message', not 'status'" in out
+    assert "a parser ignores the line 'type: status'" in out
+    assert "an event's type goes in an `event:` line" in out
+
+
+@pytest.fixture
+def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    """A real IPython shell, as a notebook's kernel runs cells, its history in memory."""
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path))
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    yield InteractiveShell.instance(config=config)
+    InteractiveShell.clear_instance()
+
+
+def check_in(shell: InteractiveShell) -> object:
+    """Run the notebook's check cell in the shell: the Verdict."""
+    check = "from sse_lab.exercises.basics import check_parse_data_events\n"
+    shell.run_cell(check + "verdict = check_parse_data_events(parse_data_events)", True)
+    return shell.user_ns["verdict"]
+
+
+PARSER = (SOLUTIONS / "01_parse_data_events.py").read_text()
+
+
+def test_a_parser_whose_latest_cell_did_not_compile_is_told_so(shell, capsys) -> None:
+    assert shell.run_cell(PARSER, store_history=True).success
+    broken = PARSER.replace("    events: list[str] = []", "  events: list[str] = []")
+    assert not shell.run_cell(broken, store_history=True).success  # an IndentationError
+    assert not check_in(shell)
+    out = capsys.readouterr().out
+    assert "your latest cell defining parse_data_events did not run (IndentationError" in out
+    assert "fix that cell and run it again" in out
+
+
+def test_a_parser_fixed_after_a_cell_that_did_not_compile_passes(shell, capsys) -> None:
+    assert not shell.run_cell("def parse_data_events(stream):\n    return [\n", True).success
+    assert shell.run_cell(PARSER, store_history=True).success
+    assert check_in(shell)
+    assert "✅ your parser agrees" in capsys.readouterr().out

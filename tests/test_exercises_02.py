@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from aiohttp import web
-from conftest import load_solution
 
+from conftest import load_solution
 from sse_lab import EventSource, ServerSentEvent
 from sse_lab.exercises.reconnection import (
     DROPPED_CONNECTIONS,
@@ -99,3 +100,57 @@ def test_comparing_ids_as_strings_misses_the_gap(capsys) -> None:
 
     assert not check_merge_connections(merge_connections)
     assert "ids past 9" in capsys.readouterr().out
+
+
+def message_events(connections: list[list[ServerSentEvent]]) -> list[ServerSentEvent]:
+    return [e for events in connections for e in events if e.event == "message"]
+
+
+def keeping_the_last_copy(*, move_to_the_end: bool):
+    """A merge that keeps each id's latest copy (where it first came, or where it came last)."""
+
+    def merge_connections(connections: list[list[ServerSentEvent]]):
+        latest: dict[int, ServerSentEvent] = {}
+        counts: dict[int, int] = {}
+        for event in message_events(connections):
+            n = int(event.id)
+            counts[n] = counts.get(n, 0) + 1
+            if move_to_the_end:
+                latest.pop(n, None)
+            latest[n] = event
+        missing = [n for n in range(1, max(latest, default=0) + 1) if n not in latest]
+        return list(latest.values()), missing, sorted(n for n, c in counts.items() if c > 1)
+
+    return merge_connections
+
+
+@pytest.mark.parametrize("move_to_the_end", [False, True])
+def test_keeping_a_later_copy_of_a_repeated_id_is_told_so(move_to_the_end, capsys) -> None:
+    assert not check_merge_connections(keeping_the_last_copy(move_to_the_end=move_to_the_end))
+    out = capsys.readouterr().out
+    assert "a later copy of the repeated id" in out and "keep the first copy" in out
+    assert "compare numbers" not in out
+
+
+def test_keeping_the_done_event_is_told_to_leave_it_out(capsys) -> None:
+    solution = load_solution("02_merge_connections").merge_connections
+
+    def merge_connections(connections: list[list[ServerSentEvent]]):
+        events, missing, repeated = solution(connections)
+        done = [e for received in connections for e in received if e.event == "done"]
+        return events + done, missing, repeated
+
+    assert not check_merge_connections(merge_connections)
+    out = capsys.readouterr().out
+    assert "the events include `done`: keep only the `message` events" in out
+
+
+def test_a_merge_that_returns_equal_new_events_passes(capsys) -> None:
+    solution = load_solution("02_merge_connections").merge_connections
+
+    def merge_connections(connections: list[list[ServerSentEvent]]):
+        events, missing, repeated = solution(connections)
+        return [e._replace() for e in events], missing, repeated  # equal, not the same objects
+
+    assert check_merge_connections(merge_connections)
+    assert capsys.readouterr().out.startswith("✅")

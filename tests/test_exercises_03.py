@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import aiohttp
-from conftest import load_solution
+import base64
 
+import aiohttp
+
+from conftest import load_solution
 from sse_lab import ServerSentEvent
 from sse_lab.exercises.websockets import check_binary_over_sse, check_follow_answer
 
@@ -29,6 +31,28 @@ def test_bytes_smuggled_as_latin_1_text_lose_their_line_breaks(capsys) -> None:
 
     assert not check_binary_over_sse(encode_binary, decode_binary)
     assert "payload 2 came back different" in capsys.readouterr().out
+
+
+def test_bytes_given_as_data_are_told_to_be_base64_encoded_first(capsys) -> None:
+    solution = load_solution("03_binary_over_sse")
+
+    def encode_binary(payload: bytes) -> bytes:
+        return ServerSentEvent(data=payload).encode()
+
+    assert not check_binary_over_sse(encode_binary, solution.decode_binary)
+    out = capsys.readouterr().out
+    assert "raised TypeError(\"a bytes-like object is required, not 'str'\")" in out
+    assert "`data` must be a str, not bytes: base64-encode the payload and decode" in out
+
+
+def test_base64_bytes_given_as_data_are_told_to_be_decoded(capsys) -> None:
+    solution = load_solution("03_binary_over_sse")
+
+    def encode_binary(payload: bytes) -> bytes:
+        return ServerSentEvent(data=base64.b64encode(payload)).encode()
+
+    assert not check_binary_over_sse(encode_binary, solution.decode_binary)
+    assert "`data` must be a str, not bytes" in capsys.readouterr().out
 
 
 def test_raw_bytes_after_data_are_reported(capsys) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from conftest import load_solution
-
 from sse_lab.exercises.limits import check_ask_url_bytes, check_mask_token
 
 
@@ -57,3 +58,27 @@ def test_a_pattern_that_also_masks_access_token_fails(capsys) -> None:
     out = capsys.readouterr().out
     assert "access_token=***" in out
     assert "match `token=` only right after `?` or `&`" in out
+
+
+def masking_by_round_trip(**urlencode_options: str) -> Callable[[str], str]:
+    """A mask that parses the query and writes it again, as a learner might."""
+
+    def mask_token(url: str) -> str:
+        parts = urlsplit(url)
+        pairs = [(k, "***" if k == "token" else v) for k, v in parse_qsl(parts.query)]
+        return urlunsplit(parts._replace(query=urlencode(pairs, **urlencode_options)))
+
+    return mask_token
+
+
+def test_a_parse_qsl_urlencode_round_trip_is_told_what_it_re_encodes(capsys) -> None:
+    assert not check_mask_token(masking_by_round_trip())
+    out = capsys.readouterr().out
+    assert "`token=***` came back as `token=%2A%2A%2A`" in out
+    assert "(parse_qsl, then urlencode) re-encodes every value" in out
+
+
+def test_a_round_trip_that_keeps_the_stars_is_told_what_else_it_changes(capsys) -> None:
+    assert not check_mask_token(masking_by_round_trip(safe="*"))
+    out = capsys.readouterr().out
+    assert "`next=/chat/2%3Fs=1` came back as `next=%2Fchat%2F2%3Fs%3D1`" in out

@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import load_solution
 
+from conftest import load_solution
 from sse_lab import EventStreamParser, ServerSentEvent
 from sse_lab.exercises.polyfills import check_collect_text, check_post_events
 
@@ -177,3 +177,53 @@ async def test_parsing_done_as_json_is_named(capsys) -> None:
 
     assert not await check_collect_text(collect_text)
     assert "data: [DONE] is not JSON" in capsys.readouterr().out
+
+
+async def test_reading_message_instead_of_delta_is_told_a_chunk_has_delta(capsys) -> None:
+    async def collect_text(events: AsyncIterator[ServerSentEvent]) -> str:
+        pieces = []
+        async for event in events:
+            if event.data == "[DONE]":
+                break
+            for choice in json.loads(event.data)["choices"]:
+                pieces.append(choice["message"]["content"] or "")
+        return "".join(pieces)
+
+    assert not await check_collect_text(collect_text)
+    out = capsys.readouterr().out
+    assert "raised KeyError('message')" in out
+    assert "a streamed chunk has `delta`, not `message`" in out
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 64], ids=["as they come", "64 bytes at a time"])
+async def test_a_new_parser_per_chunk_is_told_to_keep_one_for_the_stream(
+    chunk_bytes: int | None, capsys
+) -> None:
+    async def post_events(
+        url: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> list[ServerSentEvent]:
+        events: list[ServerSentEvent] = []
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, json=body, headers=headers) as response,
+        ):
+            content = response.content
+            chunks = content.iter_chunked(chunk_bytes) if chunk_bytes else content.iter_any()
+            async for chunk in chunks:
+                events.extend(EventStreamParser().feed(chunk))  # a new parser each time
+        return events
+
+    assert not await check_post_events(post_events)
+    out = capsys.readouterr().out
+    assert "an event split across chunks is lost: keep one parser for the whole stream" in out
+
+
+async def test_leaving_out_the_done_event_is_told_to_return_every_event(capsys) -> None:
+    solution = load_solution("05_post_events").post_events
+
+    async def post_events(url: str, body: dict[str, Any], headers: dict[str, str]) -> list:
+        return [e for e in await solution(url, body, headers) if e.event == "message"]
+
+    assert not await check_post_events(post_events)
+    out = capsys.readouterr().out
+    assert "5 events, expected 6: return every event, whatever its type (`done` too)" in out

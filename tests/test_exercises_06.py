@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-from conftest import load_solution
+import pytest
 
-from sse_lab import EventStreamParser, fetch_event_source
+from conftest import load_solution
+from sse_lab import EventStreamParser, ServerSentEvent, fetch_event_source
 from sse_lab.exercises.post_then_sse import check_ask_and_stream, check_resume
+from sse_lab.launch import start_server
 
 
 async def texts(url: str, headers: dict[str, str]) -> list[str]:
@@ -140,3 +143,76 @@ async def test_treating_the_204_as_a_failure_is_told_why_it_comes(capsys) -> Non
 
     assert not await check_resume(resume)
     assert "gets 204 No Content" in capsys.readouterr().out
+
+
+def reading_stream_url_unchecked(base_url: str | None = None, path: str = "/new", auth=True):
+    """An ask_and_stream that reads `stream_url` from whatever POST {base_url or url}{path}
+    answered, without looking at the status (as a learner might)."""
+
+    async def ask_and_stream(url: str, token: str, prompt: str) -> str:
+        headers = {"Authorization": f"Bearer {token}"} if auth else {}
+        async with (
+            aiohttp.ClientSession(headers=headers) as session,
+            session.post(f"{base_url or url}{path}", json={"prompt": prompt}) as response,
+        ):
+            created = await response.json()
+        return "".join(await texts(url + created["stream_url"], headers))
+
+    return ask_and_stream
+
+
+async def test_a_refused_post_is_told_its_status_and_error_not_a_key_error(capsys) -> None:
+    assert not await check_ask_and_stream(reading_stream_url_unchecked(auth=False))
+    out = capsys.readouterr().out
+    assert "raised KeyError: 'stream_url', because POST http://127.0.0.1:" in out
+    assert '/new was answered 401 Unauthorized: "missing or wrong token' in out
+    assert "the POST /new carried no Authorization header" in out
+    assert "check the status, e.g. response.raise_for_status()" in out
+
+
+async def test_a_post_to_a_wrong_route_is_told_its_status_and_the_route(capsys) -> None:
+    assert not await check_ask_and_stream(reading_stream_url_unchecked(path="/api/new"))
+    out = capsys.readouterr().out
+    assert "/api/new was answered 404 Not Found: 'not found'" in out
+    assert "POST the prompt to http://127.0.0.1:" in out
+
+
+async def test_a_post_to_another_server_is_told_to_use_the_url_given(capsys) -> None:
+    with start_server(token_delay=0) as notebooks_lab:  # the lab the notebook started itself
+        check = check_ask_and_stream(reading_stream_url_unchecked(base_url=notebooks_lab.url))
+        assert not await check
+    out = capsys.readouterr().out
+    assert f"POST {notebooks_lab.url}/new was answered 401 Unauthorized" in out
+    assert "send it to the `url` your function is given" in out
+
+
+def resuming_with(text_of: Callable[[list[ServerSentEvent]], str]):
+    """A resume that sends Last-Event-ID as it should, then makes its text with `text_of`."""
+
+    async def resume(url: str, token: str, answer_id: str, last_event_id: str) -> str:
+        headers = {"Authorization": f"Bearer {token}", "Last-Event-ID": last_event_id}
+        stream_url = f"{url}/sse/{answer_id}"
+        return text_of([event async for event in fetch_event_source(stream_url, headers=headers)])
+
+    return resume
+
+
+@pytest.mark.parametrize(
+    ("text_of", "told"),
+    [
+        (lambda events: "".join(e.data for e in events[:-1]), "join the `delta`"),
+        (
+            lambda events: "".join(
+                json.loads(e.data)["delta"] if e.event == "message" else e.data for e in events
+            ),
+            "kept the `done` event's data",
+        ),
+    ],
+    ids=["raw data", "done kept"],
+)
+async def test_a_resume_that_sends_last_event_id_gets_no_hint_about_it(
+    text_of, told: str, capsys
+) -> None:
+    assert not await check_resume(resuming_with(text_of))
+    out = capsys.readouterr().out
+    assert told in out and "Last-Event-ID" not in out

@@ -7,8 +7,8 @@ import time
 
 import aiohttp
 import pytest
-from conftest import load_solution, unavailable
 
+from conftest import load_solution, unavailable
 from sse_lab import fetch_event_source
 from sse_lab.exercises.production import check_read_to_the_end, check_time_to_first_delta
 from sse_lab.services.nginx import nginx_missing
@@ -115,3 +115,15 @@ async def test_a_machine_without_nginx_is_told_so_not_the_learner(
     printed = capsys.readouterr().out
     assert printed == f"⚠️ this check cannot run on this machine: {lacking}\n"
     assert "not yet" not in printed
+
+
+async def test_stopping_the_clock_at_the_headers_is_told_so(capsys) -> None:
+    async def time_to_first_delta(url: str, token: str, prompt: str) -> float:
+        started = time.monotonic()
+        session, stream_url = await post(url, token, prompt)
+        async with session, session.get(stream_url):  # returns once the headers are in
+            return time.monotonic() - started
+
+    assert not await check_time_to_first_delta(time_to_first_delta)
+    out = capsys.readouterr().out
+    assert "you stopped the clock when the headers arrived, not at the first `message`" in out

@@ -6,8 +6,11 @@ returns a false Verdict, so a learner can run it as often as they like.
 
 from __future__ import annotations
 
+import ast
 import inspect
-from collections.abc import Callable
+import re
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -46,6 +49,47 @@ def unavailable(missing: str) -> Verdict:
     message = f"⚠️ this check cannot run on this machine: {missing}"
     print(message)
     return Verdict(False, message)
+
+
+def failed_definition_problem(function: Callable[..., object]) -> str | None:
+    """What went wrong when the learner last ran a notebook cell defining `function`, or None.
+
+    A cell that does not compile (an IndentationError, a SyntaxError) defines nothing, so
+    its name still holds the definition run before it, which a check would test and might
+    pass. IPython keeps every cell run, failed ones too: this parses the latest cell with
+    `def <name>(` and reports its error. Outside IPython (not even imported, as in a
+    script) there is no such history: None.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    if shell is None:
+        return None
+    name = function.__name__
+    defines = re.compile(rf"^\s*(async\s+)?def\s+{re.escape(name)}\s*\(", re.MULTILINE)
+    cells = [cell for cell in shell.history_manager.input_hist_raw if defines.search(cell)]
+    if not cells:
+        return None
+    try:
+        ast.parse(shell.transform_cell(cells[-1]))
+    except SyntaxError as error:
+        return (
+            f"your latest cell defining {name} did not run ({type(error).__name__}: "
+            f"{error.msg}, line {error.lineno}), so {name} is still the one you ran before "
+            "it: fix that cell and run it again"
+        )
+    return None
+
+
+def values_in_traceback(error: BaseException) -> Iterator[object]:
+    """The local variables of each frame `error` passed through, innermost first: what the
+    learner's code (and the library it called) held when it failed, for a check to name."""
+    frames = []
+    traceback = error.__traceback__
+    while traceback is not None:
+        frames.append(traceback.tb_frame)
+        traceback = traceback.tb_next
+    for frame in reversed(frames):
+        yield from frame.f_locals.values()
 
 
 async def call(function: Callable[..., object], *args: object) -> object:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from sse_lab.exercises import Verdict, verdict
+from sse_lab.exercises import Verdict, failed_definition_problem, verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = [
@@ -127,15 +127,45 @@ def check_status_event(status_event: Callable[[], object]) -> Verdict:
         )
     event, target = events[0], STATUS_EVENT
     if event.event != target.event:
-        return verdict(f"the event type is {event.event!r}, not {target.event!r}")
+        hint = _unknown_field_hint(raw)
+        return verdict(
+            f"the event type is {event.event!r}, not {target.event!r}"
+            + (f" (hint: {hint})" if hint else "")
+        )
     if event.id != target.id:
         return verdict(f"the id is {event.id!r}, not {target.id!r}")
     if event.data != target.data:
-        return verdict(
-            f"the data is {event.data!r}, not {target.data!r} (hint: two lines of data need "
-            "two `data:` lines)"
+        hint = (
+            _extra_space_hint(event.data, target.data) or "two lines of data need two `data:` lines"
         )
+        return verdict(f"the data is {event.data!r}, not {target.data!r} (hint: {hint})")
     return verdict(None, "a browser would hand this to addEventListener('status', ...)")
+
+
+def _unknown_field_hint(raw: bytes) -> str | None:
+    """A hint naming a line whose field SSE does not know (a parser ignores it), e.g.
+    `type: status` written for `event: status`; None when every field is a known one."""
+    for line in raw.decode(errors="replace").splitlines():
+        name = line.partition(":")[0]
+        if line and not line.startswith(":") and name not in ("event", "data", "id", "retry"):
+            return (
+                f"a parser ignores the line {line!r}: SSE knows only the fields `event`, "
+                "`data`, `id` and `retry`, and an event's type goes in an `event:` line"
+            )
+    return None
+
+
+def _extra_space_hint(got: str, expected: str) -> str | None:
+    """The hint for data whose lines start with a space more than expected (`data:  x`)."""
+    mine, theirs = got.split("\n"), expected.split("\n")
+    if len(mine) == len(theirs) and all(
+        line == right or line == " " + right for line, right in zip(mine, theirs, strict=True)
+    ):
+        return (
+            "only the one space after `data:` is dropped, so with two spaces the data starts "
+            "with a space"
+        )
+    return None
 
 
 def _space_mistake(got: object, expected: list[str]) -> str | None:
@@ -154,7 +184,10 @@ def _space_mistake(got: object, expected: list[str]) -> str | None:
 
 
 def check_parse_data_events(parse_data_events: Callable[[str], object]) -> Verdict:
-    """Whether `parse_data_events(stream)` returns the data of each event, as a browser would."""
+    """Whether `parse_data_events(stream)` returns the data of each event, as a browser would
+    (and the learner's latest cell defining it ran: see failed_definition_problem)."""
+    if problem := failed_definition_problem(parse_data_events):
+        return verdict(problem)
     for stream, hint in _DATA_ONLY_CASES:
         expected = [event.data for event in _parse(stream)]
         try:

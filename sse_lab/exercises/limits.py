@@ -6,7 +6,9 @@ whether every case passed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from urllib.parse import unquote_plus
 
 from sse_lab.exercises import Verdict, verdict
 
@@ -45,6 +47,11 @@ _MASK_CASES: tuple[tuple[str, str, str], ...] = (
         "/sse/ans_1?token=tok_secret#top",
         "/sse/ans_1?token=***#top",
         "the value also ends at `#`, where the fragment starts",
+    ),
+    (
+        "/sse/ans_1?token=tok_secret&next=/chat/2%3Fs=1",
+        "/sse/ans_1?token=***&next=/chat/2%3Fs=1",
+        "the other parameters stay exactly as the URL wrote them",
     ),
     (
         "/ask?prompt=what+is+a+token",
@@ -94,6 +101,21 @@ def check_mask_token(mask_token: Callable[[str], object]) -> Verdict:
             return verdict(f"mask_token({url!r}) returned None: return the masked URL")
         if got != expected:
             return verdict(
-                f"mask_token({url!r}) returned {got!r}, expected {expected!r} (hint: {hint})"
+                f"mask_token({url!r}) returned {got!r}, expected {expected!r} "
+                f"(hint: {_reencoded_hint(got, expected) or hint})"
             )
     return verdict(None, "mask_token hides tokens and keeps everything else")
+
+
+def _reencoded_hint(got: object, expected: str) -> str | None:
+    """The hint for a URL that says the same once decoded but is written differently: what
+    parsing the query and encoding it again (parse_qsl, then urlencode) does to it."""
+    if not isinstance(got, str) or unquote_plus(got) != unquote_plus(expected):
+        return None
+    pieces = zip(re.split(r"[?&#]", got), re.split(r"[?&#]", expected), strict=False)
+    mine, theirs = next(((m, t) for m, t in pieces if m != t), (got, expected))
+    return (
+        f"`{theirs}` came back as `{mine}`: parsing the query and encoding it again "
+        "(parse_qsl, then urlencode) re-encodes every value its own way; replace only the "
+        "token's value in the URL as it is"
+    )

@@ -2,7 +2,7 @@
 and collecting the text of an OpenAI-style `chat.completion.chunk` stream.
 
 `check_post_events` starts a small event-stream server of its own on 127.0.0.1 (a free
-port) that only answers a POST with the right header and JSON body, in awkward chunks, and
+port) that only answers a POST with the right header and JSON body, in 7-byte chunks, and
 remembers why it refused a request, so that the verdict can name the mistake.
 """
 
@@ -23,6 +23,12 @@ __all__ = ["check_collect_text", "check_post_events"]
 _TIMEOUT: Final = 10.0  # seconds a learner's function gets before the check gives up
 _TOKEN: Final = "check-token"
 _WORDS: Final = ("Server", "-Sent", " Events", " over", " POST")
+_PAUSE: Final = 0.001  # seconds between two pieces of the stream, so that they come apart
+# What a reader needs when events go missing or lose their fields at chunk boundaries
+_ONE_PARSER: Final = (
+    "an event split across chunks is lost: keep one parser for the whole stream, feed it "
+    "every chunk and keep what each feed returns"
+)
 
 
 def _stream_bytes(words: list[str]) -> bytes:
@@ -63,6 +69,7 @@ async def _post_only_stream(request: web.Request) -> web.StreamResponse:
     payload = _stream_bytes(words)
     for start in range(0, len(payload), 7):  # 7-byte pieces: lines and events split anywhere
         await response.write(payload[start : start + 7])
+        await asyncio.sleep(_PAUSE)  # the reader gets each piece as a chunk of its own
     return response
 
 
@@ -109,15 +116,35 @@ def _events_problem(got: object, expected: list[ServerSentEvent]) -> str | None:
     if not isinstance(got, list):
         return f"post_events returned a {type(got).__name__}: return a list of events"
     if not got:
-        return "no events: did you feed each chunk to the parser and keep what it returned?"
+        return f"no events: {_ONE_PARSER}"
+    for n, item in enumerate(got, 1):
+        if not isinstance(item, ServerSentEvent):
+            return f"item {n} is a {type(item).__name__}, not a ServerSentEvent"
+    hint = f": {_ONE_PARSER}" if _pieces_of(got, expected) else _left_out_hint(got, expected)
     for n, (mine, theirs) in enumerate(zip(got, expected, strict=False), 1):
-        if not isinstance(mine, ServerSentEvent):
-            return f"item {n} is a {type(mine).__name__}, not a ServerSentEvent"
         if (mine.event, mine.data, mine.id) != (theirs.event, theirs.data, theirs.id):
-            return f"event {n} is {mine!r}, expected {theirs!r}"
+            return f"event {n} is {mine!r}, expected {theirs!r}{hint}"
     if len(got) != len(expected):
-        return f"{len(got)} events, expected {len(expected)}"
+        return f"{len(got)} events, expected {len(expected)}{hint}"
     return None
+
+
+def _pieces_of(got: list[ServerSentEvent], expected: list[ServerSentEvent]) -> bool:
+    """Whether `got` looks like what a new parser per chunk keeps: some of the expected
+    events in order, with a `message` among those lost or changed (an `id:` line, say, that
+    came in the chunk before)."""
+    datas = iter(event.data for event in expected)
+    in_order = all(event.data in datas for event in got)
+    return in_order and any(e.event == "message" and e not in got for e in expected)
+
+
+def _left_out_hint(got: list[ServerSentEvent], expected: list[ServerSentEvent]) -> str:
+    """The hint when exactly the events other than `message` are missing ("" otherwise)."""
+    others = [event for event in expected if event.event != "message"]
+    if others and got == [event for event in expected if event not in others]:
+        kinds = ", ".join(sorted({f"`{event.event}`" for event in others}))
+        return f": return every event, whatever its type ({kinds} too)"
+    return ""
 
 
 def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> ServerSentEvent:
@@ -177,6 +204,11 @@ def _collect_hint(error: Exception) -> str:
         return (
             ': a chunk has "content": null, which is None in Python (a default in .get() does'
             ' not replace it); use .get("content") or ""'
+        )
+    if isinstance(error, KeyError) and error.args == ("message",):
+        return (
+            ": a streamed chunk has `delta`, not `message` (only a whole, unstreamed reply "
+            'has "message"): read choice["delta"]'
         )
     if isinstance(error, KeyError) and error.args == ("content",):
         return ': the last chunk\'s delta is {}, with no "content"; use .get("content") or ""'

@@ -12,8 +12,17 @@ import inspect
 from collections.abc import Callable
 from typing import Final
 
+import aiohttp
+from yarl import URL
+
 from sse_lab.clients import fetch_event_source
-from sse_lab.exercises import Verdict, ask_as_alice, text_shape_problem, verdict
+from sse_lab.exercises import (
+    Verdict,
+    ask_as_alice,
+    text_shape_problem,
+    values_in_traceback,
+    verdict,
+)
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 
@@ -83,28 +92,65 @@ async def check_resume(resume: Callable[[str, str, str, str], object]) -> Verdic
             if problem and got == whole:
                 problem = f"{call} returned the whole answer again"
             if problem:
-                unfinished = raised is None and got is None  # a stub needs no hint yet
-                return verdict(problem if unfinished else f"{problem} (hint: {hint})")
+                # The case's hint is about which part of the answer comes back: beside the
+                # point when the text is of the wrong kind (None, raw data, `done` kept).
+                about_the_part = raised is not None or _kind_problem(call, got) is None
+                return verdict(f"{problem} (hint: {hint})" if about_the_part else problem)
     return verdict(None, "resume picks up right after the last event seen")
 
 
 async def _run(
-    call: str, function: Callable[..., object], *args: object
+    call: str, function: Callable[..., object], url: str, *args: object
 ) -> tuple[object, str | None]:
     """The learner's function's result (awaited if async, within the time limit), or a problem."""
     try:
-        result = function(*args)
+        result = function(url, *args)
         if inspect.isawaitable(result):
             result = await asyncio.wait_for(result, _TIMEOUT)
     except TimeoutError:
         return None, f"{call} did not return within {_TIMEOUT:.0f} s"
     except Exception as error:
+        raised = f"{call} raised {type(error).__name__}: {error}"
         status = getattr(error, "status", None) or getattr(
             getattr(error, "response", None), "status_code", None
         )
-        hint = f" (HTTP {status}: {_STATUS_HINTS[status]})" if status in _STATUS_HINTS else ""
-        return None, f"{call} raised {type(error).__name__}: {error}{hint}"
+        if status in _STATUS_HINTS:  # an error that says its status (raise_for_status)
+            return None, f"{raised} (HTTP {status}: {_STATUS_HINTS[status]})"
+        if (response := _failed_response(error)) is not None:
+            return None, f"{raised}, because {await _answered(response, url)}"
+        return None, raised
     return result, None
+
+
+def _failed_response(error: Exception) -> aiohttp.ClientResponse | None:
+    """The refused response the learner's code held when it failed, if any: reading
+    `stream_url` from a refusal's JSON raises KeyError: 'stream_url', which hides it."""
+    return next(
+        (
+            value
+            for value in values_in_traceback(error)
+            if isinstance(value, aiohttp.ClientResponse) and value.status >= 400
+        ),
+        None,
+    )
+
+
+async def _answered(response: aiohttp.ClientResponse, url: str) -> str:
+    """What the server said to a refused request (its status, and the JSON `error` of the
+    lab's refusals), where the request went if not to `url` or `/new`, and to check the status."""
+    try:
+        said = f": {(await response.json())['error']!r}"  # the body the learner read, kept
+    except Exception:
+        said = ""
+    answered = (
+        f"{response.method} {response.url} was answered {response.status} {response.reason}{said}"
+    )
+    check = "check the status, e.g. response.raise_for_status(), before reading the JSON"
+    if response.url.origin() != URL(url).origin():
+        return f"{answered} (send it to the `url` your function is given, {url}; {check})"
+    if response.method == "POST" and response.url.path != "/new":
+        return f"{answered} (POST the prompt to {url}/new; {check})"
+    return f"{answered} ({check})"  # the server's error says what to change
 
 
 def _post_slip(lab: LabServer) -> str | None:
@@ -121,15 +167,23 @@ def _post_slip(lab: LabServer) -> str | None:
     return None
 
 
+def _kind_problem(call: str, got: object) -> str | None:
+    """What is wrong with the text returned whatever part of the answer it holds (None, not
+    a str, raw event data, the `done` event's data kept), or None."""
+    if (problem := text_shape_problem(call, got)) is not None:
+        return problem
+    if isinstance(got, str) and "finish_reason" in got:
+        return f"{call} kept the `done` event's data: it is not part of the answer"
+    return None
+
+
 def _text_problem(call: str, got: object, expected: str) -> str | None:
     """What is wrong with the text returned, or None."""
     if got == expected:
         return None
-    if (problem := text_shape_problem(call, got)) is not None:
+    if (problem := _kind_problem(call, got)) is not None:
         return problem
-    assert isinstance(got, str)  # text_shape_problem checked it is one
-    if "finish_reason" in got:
-        return f"{call} kept the `done` event's data: it is not part of the answer"
+    assert isinstance(got, str)  # _kind_problem checked it is one
     if expected.startswith(got):
         return f"{call} returned {len(got)} of {len(expected)} characters: read until `done`"
     return f"{call} returned {_short(got)}, expected {_short(expected)}"

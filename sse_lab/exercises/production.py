@@ -1,7 +1,7 @@
 """Checks for notebook 07 (SSE in production): timing the first delta through a proxy, and
 reading a whole answer through a proxy that cuts quiet streams.
 
-Each check starts a lab server and a real nginx of its own, runs the learner's function
+Each check starts lab servers and real nginx of its own, runs the learner's function
 through them as user alice, prints a verdict and returns whether every case passed.
 Without nginx, a check says in one line how to install it.
 """
@@ -30,6 +30,9 @@ _PACE: Final = 0.01  # seconds between tokens: the whole answer takes about a se
 _SLOW_PACE: Final = 0.3
 _PATIENCE: Final = 0.2
 _SLOW_TOKENS: Final = 6
+# A model that takes its time over the first token: the stream's headers come at once, the
+# first delta this many seconds later, so a clock stopped at the headers shows.
+_LATE: Final = 0.5
 
 
 async def check_time_to_first_delta(
@@ -38,33 +41,43 @@ async def check_time_to_first_delta(
     """Whether `await time_to_first_delta(url, token, prompt)` returns the seconds from
     `POST {url}/new` to the arrival of the answer's first delta: short straight from the
     server and through nginx with `X-Accel-Buffering: no`, the whole answer's time through
-    an nginx that buffers."""
+    an nginx that buffers, and at least _LATE from a model slow to its first token."""
     if missing := nginx_missing():
         return unavailable(missing)
     whole = _PACE * len(answer_tokens(_PROMPT))
     with (
         start_server(token_delay=_PACE) as lab,
+        start_server(token_delay=_LATE, max_tokens=1) as late,
         start_nginx([lab.url]) as streaming,
         start_nginx([lab.url], honour_accel_buffering=False) as buffering,
     ):
         cases = (
-            ("straight from the lab server", lab.url, False),
-            ("through nginx, with X-Accel-Buffering: no", streaming.url, False),
-            ("through nginx, buffering", buffering.url, True),
+            ("straight from the lab server", lab, lab.url, False),
+            ("through nginx, with X-Accel-Buffering: no", lab, streaming.url, False),
+            ("through nginx, buffering", lab, buffering.url, True),
+            (f"from a model {_LATE} s slow to its first token", late, late.url, False),
         )
         measured = []
-        for where, url, buffered in cases:
+        for where, server, url, buffered in cases:
             call = f"time_to_first_delta(url, token, {_PROMPT!r}) {where}"
-            got, problem = await _run(call, time_to_first_delta, url, lab.tokens["alice"], _PROMPT)
-            problem = problem or _seconds_problem(call, got, whole, buffered)
+            token = server.tokens["alice"]
+            got, problem = await _run(call, time_to_first_delta, url, token, _PROMPT)
+            problem = problem or _seconds_problem(call, got)
+            if problem is None:
+                assert isinstance(got, float | int)  # _seconds_problem checked it is one
+                problem = (
+                    _headers_problem(call, got)
+                    if server is late
+                    else _whole_answer_problem(call, got, whole, buffered)
+                )
             if problem:
                 return verdict(problem)
-            assert isinstance(got, float | int)
             measured.append(f"{got:.2f} s {where}")
     return verdict(None, "time_to_first_delta: " + "; ".join(measured))
 
 
-def _seconds_problem(call: str, got: object, whole: float, buffered: bool) -> str | None:
+def _seconds_problem(call: str, got: object) -> str | None:
+    """What is wrong with `got` as a number of seconds, whatever the case, or None."""
     if got is None:
         return f"{call} returned None: return the seconds until the first delta, a float"
     if isinstance(got, bool) or not isinstance(got, float | int):
@@ -73,6 +86,12 @@ def _seconds_problem(call: str, got: object, whole: float, buffered: bool) -> st
         return f"{call} returned {got:.0f}: seconds, not milliseconds"
     if got <= 0:
         return f"{call} returned {got}: start the clock before the POST, stop it at the delta"
+    return None
+
+
+def _whole_answer_problem(call: str, got: float, whole: float, buffered: bool) -> str | None:
+    """Whether the seconds are off by about the whole answer's time: through a buffering
+    nginx the first delta comes only with the whole answer, elsewhere long before."""
     if buffered and got < whole / 2:
         return (
             f"{call} returned {got:.2f} s, but that nginx lets the first delta through only with "
@@ -83,6 +102,17 @@ def _seconds_problem(call: str, got: object, whole: float, buffered: bool) -> st
         return (
             f"{call} returned {got:.2f} s, about the whole answer ({whole:.1f} s): stop the "
             "clock at the first `message` event, not at the end of the stream"
+        )
+    return None
+
+
+def _headers_problem(call: str, got: float) -> str | None:
+    """Whether the seconds are too few for a first delta that comes _LATE after the headers."""
+    if got < _LATE * 0.8:
+        return (
+            f"{call} returned {got:.2f} s, but its first delta comes {_LATE} s after the "
+            "stream's headers: you stopped the clock when the headers arrived, not at the "
+            "first `message` event"
         )
     return None
 

@@ -112,14 +112,14 @@ def check_merge_connections(merge_connections: Callable[[_Connections], object])
             got = merge_connections([list(events) for events in connections])
         except Exception as error:
             return verdict(f"with {what}, merge_connections raised {error!r}")
-        problem = _merge_problem(got, ids, missing, repeated)
+        problem = _merge_problem(got, connections, ids, missing, repeated)
         if problem:
             return verdict(f"with {what}: {problem}")
     return verdict(None, "merge_connections keeps each event once and reports every gap")
 
 
 def _merge_problem(
-    got: object, ids: list[int], missing: list[int], repeated: list[int]
+    got: object, connections: _Connections, ids: list[int], missing: list[int], repeated: list[int]
 ) -> str | None:
     if got is None:
         return "merge_connections returned None: return (events, missing, repeated)"
@@ -128,6 +128,8 @@ def _merge_problem(
     events, got_missing, got_repeated = got
     if not isinstance(events, list) or not all(isinstance(e, ServerSentEvent) for e in events):
         return "the first item should be a list of ServerSentEvent"
+    if problem := _kept_copy_problem(events, connections):
+        return problem
     got_ids = [e.id for e in events]
     if got_ids != [str(n) for n in ids]:
         return f"the events' ids are {got_ids}, expected {[str(n) for n in ids]}"
@@ -135,4 +137,27 @@ def _merge_problem(
         return f"missing is {got_missing!r}, expected {missing!r}"
     if got_repeated != repeated:
         return f"repeated is {got_repeated!r}, expected {repeated!r}"
+    return None
+
+
+def _kept_copy_problem(events: list[ServerSentEvent], connections: _Connections) -> str | None:
+    """What is wrong with which events were kept, whatever their order: an event that is
+    not a `message` (`done`), or a later copy of a repeated id (the very object that came
+    later: copies are equal) instead of the first."""
+    if kept := sorted({e.event for e in events} - {"message"}):
+        return (
+            f"the events include {' and '.join(f'`{k}`' for k in kept)}: keep only the "
+            "`message` events; `done` and `error` are not numbered pieces"
+        )
+    arrived = [event for received in connections for event in received]
+    first: dict[str | None, ServerSentEvent] = {}
+    for event in arrived:
+        first.setdefault(event.id, event)
+    later_copies = [event for event in arrived if first[event.id] is not event]
+    later = [e.id for e in events if any(e is copy for copy in later_copies)]
+    if later:
+        return (
+            f"the events keep a later copy of the repeated id {later[0]}: keep the first "
+            "copy, where it arrived, and count the later ones as repeated"
+        )
     return None

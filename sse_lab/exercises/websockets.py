@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
-from sse_lab.exercises import Verdict, call, verdict
+from sse_lab.exercises import Verdict, call, values_in_traceback, verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = ["check_binary_over_sse", "check_follow_answer"]
@@ -42,7 +42,7 @@ def check_binary_over_sse(
         try:
             encoded = encode_binary(payload)
         except Exception as error:
-            return verdict(f"encode_binary(payload {n}) raised {error!r}")
+            return verdict(f"encode_binary(payload {n}) raised {error!r}{_encode_mistake(error)}")
         if encoded is None:
             return verdict("encode_binary returned None: return the event's bytes")
         if not isinstance(encoded, bytes):
@@ -71,6 +71,20 @@ def check_binary_over_sse(
             )
     ratio = len(wire) / sum(len(payload) for payload in _PAYLOADS)
     return verdict(None, f"every payload came back intact; {ratio:.2f} bytes sent per byte")
+
+
+def _encode_mistake(error: Exception) -> str:
+    """The hint when the learner gave ServerSentEvent bytes as `data` ("" otherwise): the
+    TypeError that raises ("a bytes-like object is required, not 'str'") reads the wrong way."""
+    if any(
+        isinstance(value, ServerSentEvent) and isinstance(value.data, bytes)
+        for value in values_in_traceback(error)
+    ):
+        return (
+            ": `data` must be a str, not bytes: base64-encode the payload and decode the "
+            "result to text, base64.b64encode(payload).decode('ascii')"
+        )
+    return ""
 
 
 def _decode_mistake(decoded: object, event: ServerSentEvent, wire: bytes) -> str:

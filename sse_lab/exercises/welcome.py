@@ -85,6 +85,8 @@ def check_real_model_env(
                 "a variable you have no value for"
             )
         got = _upstream_from(env)
+        if got.api_key != expected.api_key:
+            return verdict(_api_key_problem(call, got.api_key, expected.api_key))
         if got != expected:
             return verdict(
                 f"{call} leads to base_url={got.base_url!r}, model={got.model!r}; expected "
@@ -92,6 +94,17 @@ def check_real_model_env(
                 f"{', '.join(_ENV_NAMES)})"
             )
     return verdict(None, "real_model_env sets what Upstream.from_env() reads")
+
+
+def _api_key_problem(call: str, got: str, expected: str) -> str:
+    """What is wrong with the key the learner's variables lead to: most often a `Bearer `
+    written in front, which the SDK adds itself (the values printed would otherwise look alike)."""
+    if got.lower().startswith("bearer "):
+        return (
+            f"{call} sets OPENAI_API_KEY={got!r}, expected {expected!r}: give the key bare, "
+            "the SDK adds `Bearer ` to the Authorization header itself"
+        )
+    return f"{call} sets OPENAI_API_KEY={got!r}, expected {expected!r}"
 
 
 def _upstream_from(env: dict[str, str]) -> Upstream:
