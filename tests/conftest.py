@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from sse_lab.browser import CHROMIUM, CHROMIUM_ARGS
+from sse_lab.browser import CHROMIUM_ARGS, browser_missing, find_chromium
 from sse_lab.launch import LabServer, start_server
 from sse_lab.services.process import MissingProgram
 from sse_lab.services.redis import RedisServer, start_redis
@@ -65,12 +65,13 @@ def unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole module: the system's, not a playwright download."""
-    if not CHROMIUM.exists():
-        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    """One headless Chromium for the whole module: the one `find_chromium` finds, as the lab's."""
+    executable = find_chromium()
+    if executable is None:
+        unavailable(browser_missing() or "no Chromium")
     with sync_playwright() as playwright:
         args = list(CHROMIUM_ARGS)
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        chromium = playwright.chromium.launch(executable_path=str(executable), args=args)
         yield chromium
         chromium.close()
 
