@@ -110,3 +110,26 @@ def test_python_m_sse_lab_serve_prints_url_and_tokens_and_stops_on_ctrl_c(tmp_pa
     finally:
         server.kill()
         server.communicate()
+
+
+def test_the_browser_url_on_a_local_machine_is_the_servers_own(
+    lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
+    assert lab.browser_url == f"{lab.url}/"
+    assert httpx.get(lab.browser_url).headers["Content-Type"].startswith("text/html")
+
+
+def test_under_a_hub_the_browser_url_goes_through_the_jupyter_servers_proxy(
+    lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = lab.url.rsplit(":", 1)[1]
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
+    monkeypatch.delenv("JUPYTERHUB_PUBLIC_URL", raising=False)
+    assert lab.browser_url == f"/user/alice/proxy/{port}/"  # a link clicked in JupyterLab
+
+    monkeypatch.setenv("JUPYTERHUB_PUBLIC_URL", "")  # what a hub with no public_url sets
+    assert lab.browser_url == f"/user/alice/proxy/{port}/"
+
+    monkeypatch.setenv("JUPYTERHUB_PUBLIC_URL", "https://hub.example.org/user/alice/")
+    assert lab.browser_url == f"https://hub.example.org/user/alice/proxy/{port}/"
