@@ -17,7 +17,7 @@ JUPYTER_ARGS ?=
 # JupyterLab refuses to run as root (containers, CI) unless told it may.
 AS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test lint lock bench system-programs clean
+.PHONY: lab test lint lock bench system-programs hub-proxy clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "SSE Lab needs Python 3.11 or newer")'
@@ -36,7 +36,7 @@ $(STAMP): $(LAB_STAMP) $(TEST_LOCK)
 lab: $(LAB_STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(AS_ROOT) $(JUPYTER_ARGS)
 
-test: $(STAMP) system-programs lint
+test: $(STAMP) system-programs hub-proxy lint
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 lint: $(STAMP)
@@ -55,7 +55,7 @@ bench: $(STAMP)
 
 # The tests drive real programs from Debian (command:package pairs); install the missing
 # ones where we may (root, apt). In CI a missing one fails its tests, elsewhere they skip loudly.
-SYSTEM_PROGRAMS := chromium:chromium nginx:nginx redis-server:redis-server
+SYSTEM_PROGRAMS := chromium:chromium nginx:nginx redis-server:redis-server npm:npm
 
 system-programs:
 	@missing=""; for pair in $(SYSTEM_PROGRAMS); do \
@@ -67,5 +67,17 @@ system-programs:
 	  else echo "missing and cannot be installed here:$$missing (their tests will be skipped)"; fi; \
 	fi
 
+# configurable-http-proxy, the proxy of the JupyterHub that tests/test_hub.py runs, at the
+# versions of the tracked tests/hub/package-lock.json. Without npm that test skips (in CI: fails).
+HUB_PROXY := tests/hub/node_modules/.bin/configurable-http-proxy
+
+hub-proxy: system-programs
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(HUB_PROXY); \
+	else echo "npm is missing: tests/test_hub.py will be skipped"; fi
+
+$(HUB_PROXY): tests/hub/package.json tests/hub/package-lock.json
+	npm ci --prefix tests/hub --no-audit --no-fund --loglevel=error
+	touch $(HUB_PROXY)
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info tests/hub/node_modules

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from conftest import Jupyter
 from playwright.sync_api import Browser, Page, expect
+from test_browser import send
 
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
@@ -54,21 +55,22 @@ def logged_in(browser: Browser, jupyter: Jupyter, lab: LabServer) -> Iterator[Pa
 def open_chat(page: Page, address: str, lab: LabServer) -> None:
     page.goto(f"{address}#token={lab.tokens['alice']}")
     expect(page.locator("#token")).to_have_value(lab.tokens["alice"])  # chat.js ran
+    watch_arrivals(page)
+
+
+def watch_arrivals(page: Page) -> None:
+    """Record, in the page, each time the answer's text grows: `arrivals(page)` reads them."""
     page.evaluate(
         """() => {
             window.arrivals = [];
             const answer = document.getElementById("answer");
-            new MutationObserver(() => arrivals.push(
+            window.answerObserver?.disconnect();  // the page's earlier question's
+            window.answerObserver = new MutationObserver(() => arrivals.push(
                 [performance.now() / 1000, answer.textContent.length],
-            )).observe(answer, { childList: true, characterData: true, subtree: true });
+            ));
+            answerObserver.observe(answer, { childList: true, characterData: true, subtree: true });
         }"""
     )
-
-
-def ask(page: Page, client: str, prompt: str = PROMPT) -> None:
-    page.check(f"#mode-{client}")
-    page.fill("#prompt", prompt)
-    page.click("#send")
 
 
 def arrivals(page: Page) -> list[tuple[float, int]]:
@@ -92,7 +94,7 @@ def test_the_chat_page_streams_through_the_jupyter_servers_proxy(
     logged_in: Page, jupyter: Jupyter, lab: LabServer, client: str
 ) -> None:
     open_chat(logged_in, f"{jupyter.proxied(lab)}/", lab)
-    ask(logged_in, client)
+    send(logged_in, PROMPT, client)
 
     expect(logged_in.locator("#status")).to_have_attribute("data-state", "done")
     assert_streamed(arrivals(logged_in))
@@ -110,7 +112,7 @@ def test_the_page_opened_without_its_trailing_slash_works_and_stops(
     # jupyter-server-proxy serves /proxy/PORT as the lab's `/` itself, with no redirect:
     # only the page's <base> keeps its relative URLs under /proxy/PORT/.
     open_chat(logged_in, jupyter.proxied(lab), lab)
-    ask(logged_in, client)
+    send(logged_in, PROMPT, client)
     logged_in.wait_for_function("() => document.getElementById('answer').textContent")
     logged_in.click("#stop")
 
