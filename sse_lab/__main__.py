@@ -10,7 +10,7 @@ from dataclasses import replace
 import redis
 
 from sse_lab.config import STORE_FORMS, TOKEN_DELAY, Settings, Upstream, check_store
-from sse_lab.launch import bind
+from sse_lab.launch import bind, browser_address
 from sse_lab.workers import serve, start_workers, wait_for
 
 
@@ -99,8 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     answers = args.store or args.db
     several = f", {args.workers} worker processes" if args.workers > 1 else ""
     print(f"SSE Lab serving on {url}  (model {model}, {where}; answers in {answers}{several})")
+    page = browser_address(url, os.environ)  # under a JupyterHub, through its Jupyter server
     for user, token in settings.users.items():
-        print(f"  user {user}: Authorization: Bearer {token}  (chat page: {url}/#token={token})")
+        print(f"  user {user}: Authorization: Bearer {token}  (chat page: {page}#token={token})")
     print("Ctrl-C stops it.", flush=True)
     if args.workers == 1:
         serve(settings, sock)

@@ -89,11 +89,16 @@ def test_the_upstream_is_the_built_in_model_unless_an_api_key_is_set(monkeypatch
     assert Upstream.from_env() == Upstream("http://127.0.0.1:9/v1", "sk-test", "some-model")
 
 
-def test_python_m_sse_lab_serve_prints_url_and_tokens_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+def serve(tmp_path: Path, **env: str) -> subprocess.Popen[str]:
+    """`python -m sse_lab serve` for the user carol, on a free port, with `env` set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | env
     command = [sys.executable, "-m", "sse_lab", "serve", "--port", "0", "--db"]
     command += [str(tmp_path / "lab.db"), "--token", "carol=s3cret"]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def test_python_m_sse_lab_serve_prints_url_and_tokens_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    server = serve(tmp_path)
     try:
         assert server.stdout is not None
         url = re.search(r"http://127\.0\.0\.1:\d+", server.stdout.readline())
@@ -107,6 +112,20 @@ def test_python_m_sse_lab_serve_prints_url_and_tokens_and_stops_on_ctrl_c(tmp_pa
         assert new.status_code == 201
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=20) == 0
+    finally:
+        server.kill()
+        server.communicate()
+
+
+def test_serve_in_a_hubs_terminal_prints_the_chat_page_through_the_proxy(tmp_path: Path) -> None:
+    server = serve(tmp_path, JUPYTERHUB_SERVICE_PREFIX="/user/carol/", JUPYTERHUB_PUBLIC_URL="")
+    try:
+        assert server.stdout is not None
+        port = re.search(r"http://127\.0\.0\.1:(\d+)", server.stdout.readline())
+        assert port, "the first line names the URL"
+        assert server.stdout.readline().endswith(
+            f"(chat page: /user/carol/proxy/{port[1]}/#token=s3cret)\n"
+        )
     finally:
         server.kill()
         server.communicate()
