@@ -9,6 +9,7 @@ import secrets
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -114,25 +115,26 @@ def redis_server(shared_redis: RedisServer) -> RedisServer:
     return shared_redis
 
 
-JUPYTER_STARTUP_S = 60
-
-
+@dataclass(frozen=True)
 class Jupyter:
-    """A running Jupyter server: its URL, its login token, its process."""
+    """A running Jupyter server: its process and its login token."""
 
-    def __init__(self, service: ServiceProcess, token: str) -> None:
-        self.service = service
-        self.url = f"http://127.0.0.1:{service.port}"
-        self.token = token
+    service: ServiceProcess
+    token: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.service.port}"
 
     def proxied(self, lab: LabServer) -> str:
         """The lab server's root through this Jupyter server's proxy, without its slash."""
         return f"{self.url}/proxy/{lab.url.rsplit(':', 1)[1]}"
 
 
-def wait_until_ready(url: str, service: ServiceProcess, name: str) -> None:
-    """Poll `url` until it answers 200 (a server has started), or fail with its log."""
-    deadline = time.monotonic() + JUPYTER_STARTUP_S
+def wait_until_ready(url: str, service: ServiceProcess, name: str, seconds: float = 60) -> None:
+    """Poll `url` until it answers 200 (the server `service` runs has started), or fail with
+    the server's log if it exits or `seconds` pass."""
+    deadline = time.monotonic() + seconds
     while True:
         try:
             if httpx.get(url, timeout=2).status_code == 200:
@@ -164,7 +166,7 @@ def jupyter() -> Iterator[Jupyter]:
         ]
 
     with start_process(
-        "jupyter-server", argv, timeout=JUPYTER_STARTUP_S, env={"JUPYTER_RUNTIME_DIR": "runtime"}
+        "jupyter-server", argv, timeout=60, env={"JUPYTER_RUNTIME_DIR": "runtime"}
     ) as service:
         server = Jupyter(service, token)
         wait_until_ready(f"{server.url}/api/status?token={token}", service, "jupyter-server")

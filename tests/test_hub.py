@@ -108,7 +108,7 @@ def hub() -> Iterator[Hub]:
     env = {"PATH": f"{BIN}:{os.environ['PATH']}"}  # where the hub finds its singleuser server
     with start_process("jupyterhub", argv, timeout=STARTUP_S, env=env) as service:
         url = f"http://127.0.0.1:{service.port}"
-        wait_until_ready(f"{url}/hub/api", service, "JupyterHub")
+        wait_until_ready(f"{url}/hub/api", service, "JupyterHub", STARTUP_S)
         yield Hub(url, password, api_token, service)
 
 
