@@ -75,7 +75,7 @@ class LabServer:
         return {"Authorization": f"Bearer {self.settings.users[user]}"}
 
     def seen_requests(self, path: str = "") -> list[dict[str, Any]]:
-        """The recent requests as the server saw them (tokens masked), newest last."""
+        """The recent requests as the server saw them (secrets masked), newest last."""
         log = self._runner.app[REQUEST_LOG]
         return [r for r in list(log) if r["url"].startswith(path)]
 

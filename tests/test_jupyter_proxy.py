@@ -102,6 +102,10 @@ def test_the_chat_page_streams_through_the_jupyter_servers_proxy(
     expect(logged_in.locator("#seen-request")).to_contain_text("GET /sse/")
     headers = logged_in.text_content("#seen-headers") or ""
     assert "text/event-stream" in headers
+    # The Jupyter server's login cookie came along, and the log shows its name only.
+    [login] = [c for c in logged_in.context.cookies() if c["name"].startswith("username-")]
+    assert f"{login['name']}=***" in headers
+    assert login["value"] not in headers
 
 
 @pytest.mark.browser
@@ -144,3 +148,11 @@ def test_the_page_carries_the_base_the_proxy_asked_for(lab: LabServer) -> None:
     assert '<base href="/user/bob/proxy/1/">' in page
     assert '<script type="module" src="static/chat.js">' in page
     assert '<base href="./">' in httpx.get(f"{lab.url}/").text
+
+
+def test_the_request_log_masks_every_cookie_and_keeps_its_name(lab: LabServer) -> None:
+    cookie = "username-127-0-0-1-8888=2|1:0|secret; _xsrf=2|abc"
+    httpx.get(f"{lab.url}/sse?count=1&interval_ms=0", headers={"Cookie": cookie})
+
+    [seen] = lab.seen_requests("/sse?count=1&interval_ms=0")
+    assert seen["headers"]["Cookie"] == "username-127-0-0-1-8888=***; _xsrf=***"

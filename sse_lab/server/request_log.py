@@ -35,10 +35,7 @@ LOGGED_URL_CHARS = 2000  # a longer URL (a huge /ask) is cut in logs, its length
 
 def seen_request(request: web.Request) -> dict[str, Any]:
     """One request as the server saw it, with credentials masked, and whose it was."""
-    headers = {
-        name: mask_authorization(value) if name.lower() == "authorization" else value
-        for name, value in request.headers.items()
-    }
+    headers = {name: _masked(name, value) for name, value in request.headers.items()}
     return {
         "time": time.time(),
         "method": request.method,
@@ -47,6 +44,16 @@ def seen_request(request: web.Request) -> dict[str, Any]:
         "headers": headers,
         "user": _whose(request),  # None: no valid token
     }
+
+
+def _masked(name: str, value: str) -> str:
+    """A header's value with its secrets masked: the token of `Authorization`, the values of
+    `Cookie` (behind a Jupyter server's proxy, its login cookie comes along), names kept."""
+    if name.lower() == "authorization":
+        return mask_authorization(value)
+    if name.lower() == "cookie":
+        return "; ".join(f"{pair.split('=', 1)[0].strip()}=***" for pair in value.split(";"))
+    return value
 
 
 def _whose(request: web.Request) -> str | None:
