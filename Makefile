@@ -17,7 +17,7 @@ JUPYTER_ARGS ?=
 # JupyterLab refuses to run as root (containers, CI) unless told it may.
 AS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test lint lock bench system-programs clean
+.PHONY: lab test lint lock bench system-programs hub-proxy clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "SSE Lab needs Python 3.11 or newer")'
@@ -41,7 +41,7 @@ lab: $(LAB_STAMP) system-programs
 LEARNER_PACE ?= 6
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-test: $(STAMP) system-programs lint
+test: $(STAMP) system-programs hub-proxy lint
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest $(NBVAL) --learner-pace $(LEARNER_PACE) -n 8 --dist loadfile notebooks
 
@@ -65,5 +65,17 @@ bench: $(STAMP)
 system-programs: $(LAB_STAMP)
 	@$(BIN)/python -m sse_lab.services.programs --install
 
+# configurable-http-proxy, the proxy of the JupyterHub that tests/test_hub.py runs, at the
+# versions of the tracked tests/hub/package-lock.json. Without npm that test skips (in CI: fails).
+HUB_PROXY := tests/hub/node_modules/.bin/configurable-http-proxy
+
+hub-proxy: system-programs
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(HUB_PROXY); \
+	else echo "npm is missing: tests/test_hub.py will be skipped"; fi
+
+$(HUB_PROXY): tests/hub/package.json tests/hub/package-lock.json
+	npm ci --prefix tests/hub --no-audit --no-fund --loglevel=error
+	touch $(HUB_PROXY)
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info tests/hub/node_modules

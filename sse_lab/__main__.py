@@ -11,7 +11,7 @@ from dataclasses import replace
 import redis
 
 from sse_lab.config import STORE_FORMS, TOKEN_DELAY, Settings, Upstream, check_store, redacted
-from sse_lab.launch import bind
+from sse_lab.launch import bind, browser_address
 from sse_lab.startup import StartupError, check_database, raise_open_file_limit
 from sse_lab.workers import serve, start_workers, wait_for
 
@@ -144,8 +144,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"SSE Lab serving on {url}  (model {model}, {where}; answers in {answers}{several})")
     for line in exposure(address):
         print(line)
+    page = browser_address(url, os.environ)  # under a JupyterHub, through its Jupyter server
     for user, token in settings.users.items():
-        print(f"  user {user}: Authorization: Bearer {token}  (chat page: {url}/#token={token})")
+        print(f"  user {user}: Authorization: Bearer {token}  (chat page: {page}#token={token})")
     print("Ctrl-C stops it.", flush=True)
     if args.workers == 1:
         serve(settings, sock)

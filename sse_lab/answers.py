@@ -185,6 +185,9 @@ class AnswerService:
                     messages=[{"role": "user", "content": prompt}],
                     max_tokens=self._limits.max_tokens,
                     stream=True,
+                    # The SDK asks for JSON; a proxy in between may then buffer the stream
+                    # (jupyter-server-proxy streams only for exactly this Accept).
+                    extra_headers={"Accept": "text/event-stream"},
                 ) as response,
             ):
                 async for chunks in chat_chunks(response.iter_bytes()):

@@ -1,14 +1,16 @@
 """A real headless Chromium, driven from Python with Playwright, to watch what browsers do
 with event streams (for instance: at most six connections per origin over HTTP/1.1).
 
-The browser is the system's Chromium (Debian's `chromium` package), not a Playwright
-download. Everything here is async: a notebook's kernel already runs an event loop, on
-which Playwright's sync API refuses to run.
+The browser is the system's Chromium (Debian's `chromium` package, or another one on PATH),
+else the one Playwright downloaded, if it did. Everything here is async: a notebook's kernel
+already runs an event loop, on which Playwright's sync API refuses to run.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -22,11 +24,14 @@ __all__ = [
     "Chromium",
     "StreamTiming",
     "browser_missing",
+    "find_chromium",
     "launch_chromium",
     "open_event_sources",
 ]
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Other names a Chromium goes by on PATH (Ubuntu's older package, Google's build).
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # A closed network: without these, Chromium keeps trying to reach Google's services.
 CHROMIUM_ARGS = (
     "--headless",
@@ -40,12 +45,44 @@ CHROMIUM_ARGS = (
 )
 
 
+def find_chromium() -> Path | None:
+    """The Chromium to drive: Debian's at /usr/bin/chromium, else the first of CHROMIUM_NAMES
+    on PATH, else the one `playwright install chromium` downloaded; None if there is none."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    for name in CHROMIUM_NAMES:
+        if found := shutil.which(name):
+            return Path(found)
+    if importlib.util.find_spec("playwright") is None:
+        return None
+    downloaded = _playwright_chromium()
+    return downloaded if downloaded.exists() else None
+
+
+def _playwright_chromium() -> Path:
+    """Where Playwright keeps (or would keep) its own Chromium. Asked in a thread of its own:
+    Playwright's sync API refuses to run on a thread with an event loop, as a kernel's is."""
+    from playwright.sync_api import sync_playwright
+
+    def ask() -> str:
+        with sync_playwright() as playwright:
+            return playwright.chromium.executable_path
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return Path(pool.submit(ask).result(timeout=60))
+
+
 def browser_missing() -> str | None:
-    """None if Playwright and Chromium are both installed, else one line saying what to install."""
+    """None if Playwright and a Chromium are both installed, else one line saying what to run."""
     if importlib.util.find_spec("playwright") is None:
         return "Playwright is not installed: `.venv/bin/pip install playwright` (or `make lab`)"
-    if not CHROMIUM.exists():
-        return f"no Chromium at {CHROMIUM}: `sudo apt-get install chromium` (Debian/Ubuntu)"
+    if find_chromium() is None:
+        fix = (
+            "sudo apt-get install chromium"
+            if shutil.which("apt-get")
+            else ".venv/bin/python -m playwright install chromium"
+        )
+        return f"no Chromium at {CHROMIUM}, on PATH or from Playwright: `{fix}`"
     return None
 
 
@@ -75,10 +112,11 @@ class Chromium:
 
 
 async def launch_chromium(*, ignore_certificate_errors: bool = False) -> Chromium:
-    """Start the system's Chromium, headless. `ignore_certificate_errors` lets it talk to a
-    server with a self-signed certificate (as `start_nginx(http2=True)` makes)."""
+    """Start the Chromium `find_chromium` finds, headless. `ignore_certificate_errors` lets it
+    talk to a server with a self-signed certificate (as `start_nginx(http2=True)` makes)."""
     if problem := browser_missing():
         raise RuntimeError(problem)
+    executable = find_chromium()
     from playwright.async_api import async_playwright
 
     args = [*CHROMIUM_ARGS]
@@ -86,7 +124,7 @@ async def launch_chromium(*, ignore_certificate_errors: bool = False) -> Chromiu
         args.append("--ignore-certificate-errors")
     playwright = await async_playwright().start()
     try:
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        browser = await playwright.chromium.launch(executable_path=str(executable), args=args)
     except BaseException:
         await playwright.stop()
         raise

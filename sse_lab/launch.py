@@ -7,8 +7,10 @@ free, so both `await`-style clients and blocking ones (httpx, requests) work fro
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +34,23 @@ def bind(
     return sock, url, settings
 
 
+def browser_address(url: str, environ: Mapping[str, str]) -> str:
+    """Where a learner's browser reaches the server at `url` (http://127.0.0.1:PORT).
+
+    On a local machine, `url` itself. Under a JupyterHub (or Binder), whose single-user server
+    sets JUPYTERHUB_SERVICE_PREFIX, the browser is elsewhere and 127.0.0.1 is its own machine:
+    the address is the Jupyter server's proxy (jupyter-server-proxy), `{prefix}proxy/PORT/`,
+    made absolute with the hub's JUPYTERHUB_PUBLIC_URL when the hub knows its public URL, else
+    a path, which works as a link clicked in JupyterLab, on the hub's own host.
+    """
+    prefix = environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    if not prefix:
+        return f"{url}/"
+    proxied = f"proxy/{url.rsplit(':', 1)[1]}/"
+    public = environ.get("JUPYTERHUB_PUBLIC_URL")
+    return f"{public.rstrip('/')}/{proxied}" if public else f"{prefix.rstrip('/')}/{proxied}"
+
+
 @dataclass
 class LabServer:
     """A running lab server: where it is, who may use it, what it saw; `stop()` ends it."""
@@ -43,6 +62,12 @@ class LabServer:
     _thread: threading.Thread = field(repr=False)
 
     @property
+    def browser_url(self) -> str:
+        """The chat page's address for a learner's browser: `url + "/"` on a local machine,
+        the Jupyter server's `.../proxy/PORT/` under a JupyterHub (see `browser_address`)."""
+        return browser_address(self.url, os.environ)
+
+    @property
     def tokens(self) -> dict[str, str]:
         """The demo users' bearer tokens, by user name."""
         return dict(self.settings.users)
@@ -52,7 +77,7 @@ class LabServer:
         return {"Authorization": f"Bearer {self.settings.users[user]}"}
 
     def seen_requests(self, path: str = "") -> list[dict[str, Any]]:
-        """The recent requests as the server saw them (tokens masked), newest last."""
+        """The recent requests as the server saw them (secrets masked), newest last."""
         log = self._runner.app[REQUEST_LOG]
         return [r for r in list(log) if r["url"].startswith(path)]
 

@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import secrets
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import aiohttp
+import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from sse_lab.browser import CHROMIUM, CHROMIUM_ARGS
+from sse_lab.browser import CHROMIUM_ARGS, browser_missing, find_chromium
 from sse_lab.launch import LabServer, start_server
-from sse_lab.services.process import MissingProgram
+from sse_lab.services.process import MissingProgram, ServiceProcess, start_process
 from sse_lab.services.redis import RedisServer, start_redis
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
@@ -65,12 +69,13 @@ def unavailable(reason: str) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole module: the system's, not a playwright download."""
-    if not CHROMIUM.exists():
-        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    """One headless Chromium for the whole module: the one `find_chromium` finds, as the lab's."""
+    executable = find_chromium()
+    if executable is None:
+        unavailable(browser_missing() or "no Chromium")
     with sync_playwright() as playwright:
         args = list(CHROMIUM_ARGS)
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+        chromium = playwright.chromium.launch(executable_path=str(executable), args=args)
         yield chromium
         chromium.close()
 
@@ -108,3 +113,62 @@ def redis_server(shared_redis: RedisServer) -> RedisServer:
     if not shared_redis.running:
         shared_redis.resume()
     return shared_redis
+
+
+@dataclass(frozen=True)
+class Jupyter:
+    """A running Jupyter server: its process and its login token."""
+
+    service: ServiceProcess
+    token: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.service.port}"
+
+    def proxied(self, lab: LabServer) -> str:
+        """The lab server's root through this Jupyter server's proxy, without its slash."""
+        return f"{self.url}/proxy/{lab.url.rsplit(':', 1)[1]}"
+
+
+def wait_until_ready(url: str, service: ServiceProcess, name: str, seconds: float = 60) -> None:
+    """Poll `url` until it answers 200 (the server `service` runs has started), or fail with
+    the server's log if it exits or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or not service.running:
+            pytest.fail(f"{name} did not start:\n{service.log_tail()}", pytrace=False)
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def jupyter() -> Iterator[Jupyter]:
+    """The venv's `jupyter-server` on a free port, in a temporary directory, with
+    jupyter-server-proxy loaded (checked in its log); stopped by its pid."""
+    token = secrets.token_hex(16)
+    binary = str(Path(sys.executable).with_name("jupyter-server"))
+
+    def argv(workdir: Path, port: int) -> list[str]:
+        return [
+            binary,
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            "--port-retries=0",
+            f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={workdir}",
+            "--allow-root",
+        ]
+
+    with start_process(
+        "jupyter-server", argv, timeout=60, env={"JUPYTER_RUNTIME_DIR": "runtime"}
+    ) as service:
+        server = Jupyter(service, token)
+        wait_until_ready(f"{server.url}/api/status?token={token}", service, "jupyter-server")
+        assert "jupyter_server_proxy | extension was successfully loaded" in service.log_tail(200)
+        yield server

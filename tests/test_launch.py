@@ -180,9 +180,47 @@ def test_serve_takes_the_tokens_from_the_environment_off_its_command_line(tmp_pa
         server.communicate()
 
 
+def test_serve_in_a_hubs_terminal_prints_the_chat_page_through_the_proxy(tmp_path: Path) -> None:
+    hub = {"JUPYTERHUB_SERVICE_PREFIX": "/user/carol/", "JUPYTERHUB_PUBLIC_URL": ""}
+    server = serve(tmp_path, "--token", f"carol={CAROL}", **hub)
+    try:
+        assert server.stdout is not None
+        port = re.search(r"http://127\.0\.0\.1:(\d+)", server.stdout.readline())
+        assert port, "the first line names the URL"
+        assert server.stdout.readline().endswith(
+            f"(chat page: /user/carol/proxy/{port[1]}/#token={CAROL})\n"
+        )
+    finally:
+        server.kill()
+        server.communicate()
+
+
 def test_the_banner_warns_of_a_server_reachable_from_other_machines() -> None:
     for address in ("0.0.0.0", "192.168.1.20", "::"):
         warning = " ".join(exposure(address))
         assert "other machines can reach" in warning and "in clear" in warning, address
     for address in ("127.0.0.1", "127.0.0.2", "::1"):  # loopback: nothing to say
         assert exposure(address) == []
+
+
+def test_the_browser_url_on_a_local_machine_is_the_servers_own(
+    lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JUPYTERHUB_SERVICE_PREFIX", raising=False)
+    assert lab.browser_url == f"{lab.url}/"
+    assert httpx.get(lab.browser_url).headers["Content-Type"].startswith("text/html")
+
+
+def test_under_a_hub_the_browser_url_goes_through_the_jupyter_servers_proxy(
+    lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = lab.url.rsplit(":", 1)[1]
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/alice/")
+    monkeypatch.delenv("JUPYTERHUB_PUBLIC_URL", raising=False)
+    assert lab.browser_url == f"/user/alice/proxy/{port}/"  # a link clicked in JupyterLab
+
+    monkeypatch.setenv("JUPYTERHUB_PUBLIC_URL", "")  # what a hub with no public_url sets
+    assert lab.browser_url == f"/user/alice/proxy/{port}/"
+
+    monkeypatch.setenv("JUPYTERHUB_PUBLIC_URL", "https://hub.example.org/user/alice/")
+    assert lab.browser_url == f"https://hub.example.org/user/alice/proxy/{port}/"

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,9 +111,11 @@ def start_process(
     host: str = "127.0.0.1",
     port: int | None = None,
     timeout: float = 15.0,
+    env: Mapping[str, str] | None = None,
 ) -> ServiceProcess:
-    """Run `argv(workdir, port)` in a fresh temporary directory and wait until it listens
-    on host:port; RuntimeError with its last output lines if it exits or never listens."""
+    """Run `argv(workdir, port)` in a fresh temporary directory, with `env` over this
+    process's environment, and wait until it listens on host:port; RuntimeError with its
+    last output lines if it exits or never listens."""
     port = port or free_port(host)
     tempdir = tempfile.TemporaryDirectory(prefix=f"sse-lab-{name}-")
     workdir = Path(tempdir.name)
@@ -125,6 +127,7 @@ def start_process(
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() ends its children too
+            env={**os.environ, **(env or {})},
         )
     service = ServiceProcess(name, host, port, workdir, process, tempdir)
     _RUNNING.append(service)

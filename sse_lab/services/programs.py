@@ -36,7 +36,12 @@ PROGRAMS = (
 
 
 def is_installed(program: Program) -> bool:
-    """Whether the program's command is found (on PATH or in /usr/sbin)."""
+    """Whether the program's command is found (on PATH or in /usr/sbin; Chromium also where
+    `find_chromium` looks, Playwright's own download among them)."""
+    if program.command == "chromium":
+        from sse_lab.browser import find_chromium  # Playwright is asked only for Chromium
+
+        return find_chromium() is not None
     try:
         find_program(program.command, program.debian_package)
     except MissingProgram:

@@ -1,5 +1,6 @@
 // The chat page: POST the prompt to /new, then stream its answer from /sse/{id} with
-// the client chosen on the page, so the two can be compared side by side.
+// the client chosen on the page, so the two can be compared side by side. Every request
+// goes under the page's base, so the page also works behind a proxy's path prefix.
 
 import { errorMessage, fetchEventStream } from "./event-stream.js";
 
@@ -28,11 +29,16 @@ function setStatus(state, detail = "") {
 
 const authorization = (token) => ({ Authorization: `Bearer ${token}` });
 
+/** A path on the lab server (`/new`, or `/sse/{id}` as POST /new gives it) as a URL under the
+ * page's base: the same URL at the server's root, `.../proxy/PORT/sse/{id}` behind a Jupyter
+ * server's proxy. */
+const onServer = (path) => new URL(path.replace(/^\//, ""), document.baseURI).href;
+
 /** The browser's own client: a GET with no headers we choose, so a token rides in the URL:
  * not the user's own, but the short-lived one POST /new put in `eventsource_url`. */
 function eventSourceStream({ eventsource_url: url }, { onOpen, onEvent }) {
   return new Promise((resolve, reject) => {
-    const source = new EventSource(url);
+    const source = new EventSource(onServer(url));
     const finish = (event) => {
       source.close(); // else it reconnects, and the server answers 204
       onEvent(event);
@@ -53,13 +59,15 @@ function eventSourceStream({ eventsource_url: url }, { onOpen, onEvent }) {
 
 /** The polyfill's way: fetch() sends the Authorization header on the stream's GET. */
 function fetchStream({ stream_url: url, token }, handlers) {
-  return fetchEventStream(url, { headers: authorization(token), ...handlers });
+  return fetchEventStream(onServer(url), { headers: authorization(token), ...handlers });
 }
 
 /** The server shows each user their own requests only: ask with the same token. */
 async function showSeenRequest(id, token) {
   const path = encodeURIComponent(`/sse/${id}`);
-  const response = await fetch(`/debug/requests?path=${path}`, { headers: authorization(token) });
+  const response = await fetch(onServer(`/debug/requests?path=${path}`), {
+    headers: authorization(token),
+  });
   const latest = (await response.json()).at(-1);
   if (!latest) return;
   $("seen-request").textContent = `${latest.method} ${latest.url}`;
@@ -78,7 +86,7 @@ function clearSeenRequest() {
 }
 
 async function ask(prompt, token, client) {
-  const response = await fetch("/new", {
+  const response = await fetch(onServer("/new"), {
     method: "POST",
     headers: { "Content-Type": "application/json", ...authorization(token) },
     body: JSON.stringify({ prompt }),
@@ -126,7 +134,10 @@ form.addEventListener("submit", (event) => {
 stopButton.addEventListener("click", async () => {
   stopButton.disabled = true;
   const { id, token } = current;
-  const response = await fetch(`/sse/${id}`, { method: "DELETE", headers: authorization(token) });
+  const response = await fetch(onServer(`/sse/${id}`), {
+    method: "DELETE",
+    headers: authorization(token),
+  });
   // 409: the answer finished first, and its done event says so.
   if (!response.ok && response.status !== 409) setStatus("error", await errorMessage(response));
 });
