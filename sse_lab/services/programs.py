@@ -13,6 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from sse_lab.browser import find_chromium
 from sse_lab.services.process import MissingProgram, find_program
 
 
@@ -39,8 +40,6 @@ def is_installed(program: Program) -> bool:
     """Whether the program's command is found (on PATH or in /usr/sbin; Chromium also where
     `find_chromium` looks, Playwright's own download among them)."""
     if program.command == "chromium":
-        from sse_lab.browser import find_chromium  # Playwright is asked only for Chromium
-
         return find_chromium() is not None
     try:
         find_program(program.command, program.debian_package)
