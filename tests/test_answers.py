@@ -8,8 +8,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import read_events
 
+from conftest import read_events
 from sse_lab.answers import UpstreamError, chat_chunks
 from sse_lab.config import Upstream
 from sse_lab.launch import start_server

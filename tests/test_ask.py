@@ -7,8 +7,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import aiohttp
-from conftest import read_events, until
 
+from conftest import read_events, until
 from sse_lab.launch import start_server
 from sse_lab.model import answer_tokens
 

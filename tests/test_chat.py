@@ -10,8 +10,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import read_events, until
 
+from conftest import read_events, until
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.sse import EventStreamParser

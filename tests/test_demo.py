@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from conftest import read_events
-
 from sse_lab.sse import EventStreamParser
 
 

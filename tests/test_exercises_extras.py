@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from conftest import load_solution
-
 from sse_lab.exercises.extras import (
     check_encode_event,
     check_longest_prompt,

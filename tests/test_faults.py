@@ -22,9 +22,9 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
-from conftest import read_events, until
 from yarl import URL
 
+from conftest import read_events, until
 from sse_lab.launch import LabServer, start_server
 from sse_lab.server.protocol import BurstLog
 

@@ -5,6 +5,7 @@ which has nothing to resume, either gets 204."""
 from __future__ import annotations
 
 import pytest
+
 from conftest import read_events
 
 PROMPT = "How does the polyfill resume?"

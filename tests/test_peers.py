@@ -19,8 +19,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from conftest import read_events
 
+from conftest import read_events
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 

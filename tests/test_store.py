@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import until
 
+from conftest import until
 from sse_lab.redis_store import RedisAnswerStore
 from sse_lab.store import (
     RESTART_ERROR,

@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
-from conftest import read_events
 from yarl import URL
 
+from conftest import read_events
 from sse_lab.__main__ import parse_args
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens

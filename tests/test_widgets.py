@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import nbformat
-from conftest import until
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 from traitlets.config import Config
 
+from conftest import until
 from sse_lab.clients import EventSource, fetch_event_source
 from sse_lab.launch import start_server
 from sse_lab.model import answer_tokens

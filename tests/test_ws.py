@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from conftest import read_events
 
+from conftest import read_events
 from sse_lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 
