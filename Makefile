@@ -46,8 +46,8 @@ test: $(STAMP) system-programs hub-proxy lint
 	$(BIN)/python -m pytest $(NBVAL) --learner-pace $(LEARNER_PACE) -n 8 --dist loadfile notebooks
 
 lint: $(STAMP)
-	$(BIN)/ruff check sse_lab tests benchmarks conftest.py
-	$(BIN)/ruff format --check sse_lab tests benchmarks conftest.py
+	$(BIN)/ruff check --no-cache sse_lab tests benchmarks conftest.py
+	$(BIN)/ruff format --no-cache --check sse_lab tests benchmarks conftest.py
 	$(BIN)/mypy sse_lab
 
 # Re-resolve both locks to the newest versions pyproject.toml allows, then run `make test`.
