@@ -1,7 +1,8 @@
 """Each HTTP connection's handler: aiohttp's own, guarded against clients that misbehave.
 
 Three things happen before any middleware could see a request, in aiohttp's RequestHandler,
-so they are changed there, in a subclass:
+so they are changed there, in a subclass (of `aiohttp_private.ConnectionHandler`, which reads
+the connection's state where aiohttp keeps it, in private names):
 
 - a request aiohttp's parser refuses (a bad chunk size, Content-Length with
   Transfer-Encoding, a 2 MB request line, NUL in a header, HTTP/9.9) reaches
@@ -13,8 +14,9 @@ so they are changed there, in a subclass:
 - a connection whose descriptor lies within `fd_margin` of the process's open-file limit is
   answered 503 and closed at once: the descriptors left keep the database, the model's
   connections and everyone's next requests working;
-- after a stream's end, `close_if_quiet` lets the connection wait for the client's next
-  request only so long: a reader that never reads holds no socket (nor buffers) for long.
+- after a stream's end, `aiohttp_private.close_if_quiet` lets the connection wait for the
+  client's next request only so long: a reader that never reads holds no socket (nor
+  buffers) for long.
 
 Refusals come in bursts (a thousand slow clients time out together), so they are logged
 once, then counted: one line per `BurstLog.every` seconds at most.
@@ -25,14 +27,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import struct
 import sys
 from collections import Counter
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
 
+from sse_lab.server.aiohttp_private import ConnectionHandler, HandlerRunner
 from sse_lab.server.errors import error_response
 
 log = logging.getLogger("sse_lab.server")
@@ -109,7 +110,7 @@ BUSY = raw_error(503, "Service Unavailable", "the server has too many connection
 TOO_SLOW = raw_error(408, "Request Timeout", "the request's headers took too long to arrive")
 
 
-class GuardedHandler(RequestHandler):
+class GuardedHandler(ConnectionHandler):
     """aiohttp's connection handler with the guards of this module."""
 
     def __init__(self, manager: web.Server, guard: Guard, **kwargs: Any) -> None:
@@ -128,10 +129,10 @@ class GuardedHandler(RequestHandler):
         self._expect_head()
 
     def data_received(self, data: bytes) -> None:
-        if self._head_timer is None and not self._request_in_progress and not self._messages:
+        if self._head_timer is None and not self.head_received:
             self._expect_head()  # the first bytes of the next request on this connection
         super().data_received(data)
-        if self._head_timer is not None and (self._messages or self._request_in_progress):
+        if self._head_timer is not None and self.head_received:
             self._head_timer.cancel()
             self._head_timer = None
 
@@ -164,27 +165,13 @@ class GuardedHandler(RequestHandler):
         response.force_close()
         return response
 
-    def close_if_quiet(self, seconds: float) -> None:
-        """Close this connection in `seconds` unless the client has sent another request on
-        it by then; abort it if the client has not even taken the last response."""
-        requests = self._request_count
-        asyncio.get_running_loop().call_later(seconds, self._close_if_quiet, requests)
-
-    def _close_if_quiet(self, requests: int) -> None:
-        transport = self.transport
-        if transport is None or self._request_count != requests or self._request_in_progress:
-            return
-        if unsent(transport):
-            transport.abort()  # frees the kernel's buffers too, not only the descriptor
-        self.force_close()
-
     def _expect_head(self) -> None:
         loop = asyncio.get_running_loop()
         self._head_timer = loop.call_later(self._guard.head_timeout, self._head_too_slow)
 
     def _head_too_slow(self) -> None:
         self._head_timer = None
-        if self._request_in_progress or self._messages:
+        if self.head_received:
             return
         timeout = self._guard.head_timeout
         self._refuse(TOO_SLOW, "a slow client", f"no request head within {timeout:g} s")
@@ -198,53 +185,16 @@ class GuardedHandler(RequestHandler):
         self.force_close()
 
 
-def unsent(transport: asyncio.Transport) -> int:
-    """Bytes written to the client that it has not taken yet: in asyncio's buffer, and (on
-    Linux, SIOCOUTQ) in the kernel's send queue, which empties only as the client reads."""
-    held = transport.get_write_buffer_size()
-    sock = transport.get_extra_info("socket")
-    if sys.platform != "linux" or sock is None:
-        return held
-    import fcntl
-    import termios
-
-    try:
-        queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")  # = SIOCOUTQ
-    except OSError:
-        return held
-    return held + int(struct.unpack("i", queued)[0])
-
-
-class GuardedServer(web.Server):
-    """aiohttp's Server (the protocol factory a site listens with), making GuardedHandlers."""
-
-    def __init__(self, server: web.Server, guard: Guard) -> None:
-        # Built from the Server that AppRunner made for the app, with the same arguments.
-        super().__init__(
-            server.request_handler,
-            request_factory=server.request_factory,
-            handler_cancellation=server.handler_cancellation,
-            **server._kwargs,
-        )
-        self._guard = guard
-
-    def __call__(self) -> RequestHandler:
-        return GuardedHandler(self, self._guard, loop=self._loop, **self._kwargs)
-
-
-class GuardedRunner(web.AppRunner):
-    """An AppRunner whose server's connections are GuardedHandlers.
-
-    `_make_server` is where AppRunner builds its Server (after the app's start-up): the one
-    place to change the handler class, which aiohttp offers no argument for.
-    """
+class GuardedRunner(HandlerRunner):
+    """An AppRunner whose server's connections are GuardedHandlers."""
 
     def __init__(self, app: web.Application, guard: Guard, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._guard = guard
 
-    async def _make_server(self) -> web.Server:
-        return GuardedServer(await super()._make_server(), self._guard)
+    def make_handler(self, server: web.Server, **kwargs: Any) -> GuardedHandler:
+        """A new connection's handler: a GuardedHandler, with aiohttp's arguments."""
+        return GuardedHandler(server, self._guard, **kwargs)
 
     async def setup(self) -> None:
         """Set up as AppRunner does; then asyncio's own complaint when accept() finds no

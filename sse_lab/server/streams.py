@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from aiohttp import web
 
 from sse_lab.feeds import Batch, Delta, End
-from sse_lab.server.protocol import GuardedHandler
+from sse_lab.server.aiohttp_private import close_if_quiet
 from sse_lab.server.state import OPEN_STREAMS, SETTINGS
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
 from sse_lab.store import MAX_SEQ
@@ -93,8 +93,7 @@ async def end_stream(request: web.Request, response: web.StreamResponse, seconds
         if request.transport is not None:
             request.transport.abort()
         return
-    if isinstance(request.protocol, GuardedHandler):
-        request.protocol.close_if_quiet(seconds)
+    close_if_quiet(request, seconds)
 
 
 def batch_bytes(batch: Batch) -> bytes:
