@@ -4,24 +4,15 @@ that only starting and stopping the server run."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
+
+from conftest import load_file
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "read_path.py"
 
 
-def load_script() -> ModuleType:
-    """The benchmark script as a module (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("read_path", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_one_answer_runs_the_read_path_without_the_model_or_the_start_up() -> None:
-    script = load_script()
+    script = load_file(SCRIPT)
     counts: dict[str, int] = script.read_path()
 
     for module in ("server/chat.py", "server/streams.py", "sse.py", "answers.py", "store.py"):
