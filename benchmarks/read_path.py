@@ -26,7 +26,7 @@ stream_tokens 6, errors 2, launch 1). On the code of that time (ccc82e6) this sc
 the same figures for each module but two: launch 0, as the harness's own call of
 `LabServer.auth_header` is in both runs here; protocol 21, as the GET here reuses the POST's
 connection, which arms its head timer in `data_received` (with a connection per request,
-as the hand count must have had, that line does not run: protocol 20). Since then, masking
+as the hand count presumably had, that line does not run: protocol 20). Since then, masking
 the credential headers moved into `auth.mask_header`, which checks each header's name (auth
 +3, request_log -2); the model's request asks for `Accept: text/event-stream` (answers +1);
 and an end's `kept` is built on a line of its own (feeds +1).
