@@ -85,7 +85,13 @@ SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
 
 def load_solution(name: str) -> ModuleType:
     """The module notebooks/solutions/<name>.py, as `%load` would bring it into a notebook."""
-    spec = importlib.util.spec_from_file_location(name, SOLUTIONS / f"{name}.py")
+    return load_file(SOLUTIONS / f"{name}.py")
+
+
+def load_file(path: Path) -> ModuleType:
+    """The Python file at `path` as a module, for files outside a package (a solution, a
+    benchmark script)."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
