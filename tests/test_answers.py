@@ -2,53 +2,114 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import openai
 import pytest
+from aiohttp import web
+from openai.types.chat import ChatCompletionChunk
 
 from conftest import read_events
-from sse_lab.answers import UpstreamError, chat_chunks
+from sse_lab.answers import chunk_texts
 from sse_lab.config import Upstream
 from sse_lab.launch import start_server
 
 
-async def body(*pieces: bytes) -> AsyncIterator[bytes]:
-    for piece in pieces:
-        yield piece
+@asynccontextmanager
+async def model_sending(*writes: bytes) -> AsyncIterator[str]:
+    """A model whose `/v1/chat/completions` answers with these writes, 50 ms apart, so
+    that each comes in a read of its own; yields its base URL."""
+
+    async def completions(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for n, data in enumerate(writes):
+            if n:
+                await asyncio.sleep(0.05)
+            await response.write(data)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", completions)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    finally:
+        await runner.cleanup()
 
 
-async def test_chat_chunks_yields_json_chunks_until_done_however_the_body_is_cut() -> None:
-    stream = b'data: {"choices": [{"delta": {"content": "Hi"}}]}\n\ndata: [DONE]\n\ndata: {}\n\n'
-    pieces = [stream[i : i + 3] for i in range(0, len(stream), 3)]
-    chunks = [chunk async for chunks in chat_chunks(body(*pieces)) for chunk in chunks]
-    assert chunks == [{"choices": [{"delta": {"content": "Hi"}}]}]
+def chunk(content: str | None = None, finish_reason: str | None = None) -> bytes:
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": finish_reason}
+    body = {"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [choice]}
+    return f"data: {json.dumps(body)}\n\n".encode()
 
 
-async def test_chat_chunks_come_in_lists_of_what_each_read_completed() -> None:
-    one, two = (f'data: {{"n": {n}}}\n\n'.encode() for n in (1, 2))
-    lists = [chunks async for chunks in chat_chunks(body(one + two[:5], two[5:]))]
-    assert lists == [[{"n": 1}], [{"n": 2}]]
+USAGE = b'data: {"id": "c", "choices": [], "usage": {"total_tokens": 3}}\n\n'
+OVERLOADED = b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
 
 
-async def test_an_error_object_in_the_stream_raises() -> None:
-    stream = b'data: {"error": {"message": "overloaded"}}\n\n'
-    with pytest.raises(UpstreamError, match="overloaded"):
-        _ = [chunk async for chunk in chat_chunks(body(stream))]
+async def stream_from(base_url: str) -> openai.AsyncStream[ChatCompletionChunk]:
+    """The stream that `chat.completions.create(stream=True)` returns, as the lab asks it."""
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="anything", max_retries=0)
+    return await client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
 
 
-async def test_an_unreachable_model_ends_the_answer_with_an_error_event(tmp_path: Path) -> None:
-    nowhere = Upstream(base_url="http://127.0.0.1:9/v1")  # the discard port: nothing listens
-    with start_server(upstream=nowhere, db_path=str(tmp_path / "lab.db")) as lab:
+async def test_chunk_texts_gives_the_texts_of_each_read_and_the_finish_reason() -> None:
+    first = chunk("Hel") + chunk("lo")
+    last = chunk(" there") + chunk(finish_reason="length") + USAGE + b"data: [DONE]\n\n"
+    async with (
+        model_sending(first, last + chunk("after the end")) as base_url,
+        await stream_from(base_url) as stream,
+    ):
+        reads = [read async for read in chunk_texts(stream)]
+    assert reads == [(["Hel", "lo"], None), ([" there"], "length")]
+
+
+async def test_an_error_object_in_the_stream_raises_the_sdks_api_error() -> None:
+    async with (
+        model_sending(chunk("Hi"), OVERLOADED) as base_url,
+        await stream_from(base_url) as stream,
+    ):
+        with pytest.raises(openai.APIError, match="overloaded") as raised:
+            _ = [read async for read in chunk_texts(stream)]
+    assert raised.value.body == {"message": "overloaded", "type": "server_error"}
+
+
+async def events_of_an_answer(base_url: str, tmp_path: Path) -> list[Any]:
+    """The events of one answer of a lab server whose model is at `base_url`."""
+    upstream = Upstream(base_url=base_url)
+    with start_server(upstream=upstream, db_path=str(tmp_path / "lab.db")) as lab:
         async with aiohttp.ClientSession(headers=lab.auth_header()) as http:
             async with http.post(f"{lab.url}/new", json={"prompt": "hi"}) as response:
                 answer_id = (await response.json())["id"]
             async with http.get(f"{lab.url}/sse/{answer_id}") as response:
-                events = await read_events(response)
-    (end,) = events
+                return await read_events(response)
+
+
+async def test_an_unreachable_model_ends_the_answer_with_an_error_event(tmp_path: Path) -> None:
+    # The discard port: nothing listens.
+    (end,) = await events_of_an_answer("http://127.0.0.1:9/v1", tmp_path)
     assert end.event == "error"
     message = json.loads(end.data)["message"]
     assert message.startswith("the model failed: ")
     assert "Cannot connect to host 127.0.0.1:9" in message
+
+
+async def test_an_error_in_the_models_stream_ends_the_answer_after_its_deltas(
+    tmp_path: Path,
+) -> None:
+    async with model_sending(chunk("Hi"), OVERLOADED) as base_url:
+        delta, end = await events_of_an_answer(base_url, tmp_path)
+    assert json.loads(delta.data) == {"delta": "Hi"}
+    assert end.event == "error"
+    assert json.loads(end.data)["message"] == "the model failed: overloaded"
