@@ -351,4 +351,4 @@ def _unavailable() -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        raise StoreUnavailable(f"the database is unavailable ({exc}); try again") from exc
+        raise StoreUnavailable(f"the database is unavailable ({exc})") from exc
