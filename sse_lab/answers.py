@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import openai
 from openai.types.chat import ChatCompletionChunk
 
+from sse_lab.burst_log import BurstLog
 from sse_lab.config import Upstream
 from sse_lab.feeds import Batch, Feed, Subscription
-from sse_lab.server.protocol import BurstLog
 from sse_lab.sse import EventStreamParser
 from sse_lab.store import Answer, AnswerStore, Progress, Status, StoreUnavailable
 

@@ -47,8 +47,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from sse_lab.burst_log import BurstLog
 from sse_lab.config import redacted
-from sse_lab.server.protocol import BurstLog
 from sse_lab.store import (
     STORE_ERROR,
     Answer,

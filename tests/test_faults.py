@@ -25,8 +25,8 @@ import pytest
 from yarl import URL
 
 from conftest import read_events, until
+from sse_lab.burst_log import BurstLog
 from sse_lab.launch import LabServer, start_server
-from sse_lab.server.protocol import BurstLog
 
 SECRET = "tokSECRET1234567890"  # rides in requests that must not reach a log or a response
 

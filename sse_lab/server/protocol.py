@@ -28,11 +28,11 @@ import asyncio
 import json
 import logging
 import sys
-from collections import Counter
 from typing import Any
 
 from aiohttp import web
 
+from sse_lab.burst_log import BurstLog
 from sse_lab.server.aiohttp_private import ConnectionHandler, HandlerRunner
 from sse_lab.server.errors import error_response
 
@@ -47,34 +47,6 @@ _PARSE_ERRORS = {
     "TransferEncodingError": "the chunked body is not valid",
     "ContentLengthError": "the body does not match its Content-Length",
 }
-
-
-class BurstLog:
-    """Log the first of a burst of refusals (or of what `verb` says), then how many more
-    came, once per `every` s."""
-
-    def __init__(self, logger: logging.Logger, every: float = 10.0, verb: str = "refused") -> None:
-        self._logger = logger
-        self.every = every
-        self._verb = verb
-        self._since: Counter[str] = Counter()
-        self._quiet: asyncio.TimerHandle | None = None
-
-    def note(self, kind: str, detail: str) -> None:
-        """One refusal of `kind` (a short phrase); `detail` goes into the log if it is the first."""
-        if self._quiet is None:
-            self._logger.warning("%s %s: %s", self._verb, kind, detail)
-            self._quiet = asyncio.get_running_loop().call_later(self.every, self._report)
-        else:
-            self._since[kind] += 1
-
-    def _report(self) -> None:
-        self._quiet = None
-        if self._since:
-            counts = ", ".join(f"{n} {kind}" for kind, n in self._since.most_common())
-            self._logger.warning("%s %s more in the last %g s", self._verb, counts, self.every)
-            self._since.clear()
-            self._quiet = asyncio.get_running_loop().call_later(self.every, self._report)
 
 
 def open_file_limit() -> int | None:
