@@ -62,6 +62,7 @@ bench: $(STAMP)
 # Notebook 07 and the tests drive real programs from Debian (nginx, openssl, Chromium,
 # redis-server): install the missing ones where we may (root, apt), else say which sections
 # of 07 will not run and how to fix it. In CI a missing one fails its tests, elsewhere they skip loudly.
+# The same for fonts-noto-cjk, which draws Chinese in the plots.
 system-programs: $(LAB_STAMP)
 	@$(BIN)/python -m sse_lab.services.programs --install
 

@@ -36,9 +36,22 @@ def test_the_report_names_every_missing_package_in_one_command() -> None:
     assert "nginx openssl chromium redis-server" in text
 
 
+def test_a_machine_without_a_cjk_font_is_told_the_package_that_draws_chinese(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(programs, "lacks_cjk_font", lambda: True)
+    monkeypatch.setattr(programs, "can_install", lambda: False)
+    assert programs.main(["--install"]) == 0
+    printed = capsys.readouterr().out
+    assert "Chinese titles and legends in plots show as boxes" in printed
+    assert printed.rstrip().endswith("sudo apt-get install -y fonts-noto-cjk")
+
+
 def test_make_lab_on_a_machine_with_everything_says_nothing() -> None:
     if missing_programs():
         pytest.skip(f"this machine lacks {[p.command for p in missing_programs()]}")
+    if programs.lacks_cjk_font():
+        pytest.skip("this machine lacks a CJK font")
     run = subprocess.run(
         [sys.executable, "-m", "sse_lab.services.programs", "--install"],
         capture_output=True,

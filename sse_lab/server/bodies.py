@@ -1,7 +1,8 @@
-"""JSON from clients, read strictly: UTF-8 text, nesting Python can parse, no lone surrogates.
+"""JSON from clients, read strictly: UTF-8 text, nesting Python can parse, no lone surrogates;
+and JSON to clients (`to_json`, `json_response`), as plain UTF-8 text.
 
 Whatever a client sends, the result is either a value every later step can store, encode
-and send on (SQLite, `json.dumps`, a socket) or a `BadJSON` with a status and a sentence.
+and send on (SQLite, `to_json`, a socket) or a `BadJSON` with a status and a sentence.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ async def read_json(request: web.Request) -> Any:
     except UnicodeDecodeError:
         raise BadJSON(400, "the body is not UTF-8 text") from None
     return parse_json(text)
+
+
+def to_json(value: object) -> str:
+    """`value` as JSON text with every character as itself ("什么", not "\\u4ec0\\u4e48"), as
+    every route sends it: readable in curl and logs, and sent as UTF-8 bytes."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def json_response(value: object, **kwargs: Any) -> web.Response:
+    """aiohttp's `web.json_response` (`application/json; charset=utf-8`), its text `to_json`'s."""
+    return web.json_response(value, dumps=to_json, **kwargs)
 
 
 def parse_json(text: str) -> Any:

@@ -13,7 +13,7 @@ from aiohttp import web
 from sse_lab.answers import AnswerService
 from sse_lab.server import stream_tokens
 from sse_lab.server.auth import require_user, stream_token_user
-from sse_lab.server.bodies import BadJSON, read_json
+from sse_lab.server.bodies import BadJSON, json_response, read_json
 from sse_lab.server.errors import error_response, shown
 from sse_lab.server.state import ANSWERS, SETTINGS
 from sse_lab.server.streams import batch_bytes, event_stream, parse_last_event_id, stream_head
@@ -44,7 +44,7 @@ async def new_answer(request: web.Request) -> web.Response:
         settings.stream_secret, user, answer.id, settings.stream_token_seconds
     )
     stream_url = f"/sse/{answer.id}"
-    return web.json_response(
+    return json_response(
         {  # eventsource_url: for a client that cannot send headers, such as a browser's
             "id": answer.id,
             "stream_url": stream_url,
@@ -79,7 +79,7 @@ async def stop_answer(request: web.Request) -> web.Response:
     answer_id = await _own_answer_id(request)
     if not await request.app[ANSWERS].stop(answer_id):
         return error_response(409, "this answer had already finished")
-    return web.json_response({"id": answer_id, "finish_reason": "stopped"})
+    return json_response({"id": answer_id, "finish_reason": "stopped"})
 
 
 @routes.get("/ask")

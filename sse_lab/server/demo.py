@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from aiohttp import web
 
+from sse_lab.server.bodies import to_json
 from sse_lab.server.streams import HEARTBEAT, event_stream, parse_last_event_id, stream_head
 from sse_lab.sse import ServerSentEvent
 
@@ -40,7 +40,7 @@ async def demo_stream(request: web.Request) -> web.StreamResponse:
         return stream_head()
     async with event_stream(request) as stream:
         for n in range(after + 1, count + 1):
-            event = ServerSentEvent(data=json.dumps({"n": n, "of": count}), id=str(n))
+            event = ServerSentEvent(data=to_json({"n": n, "of": count}), id=str(n))
             await stream.send(event.encode())
             if n % HEARTBEAT_EVERY == 0:
                 await stream.send(HEARTBEAT)
@@ -50,6 +50,6 @@ async def demo_stream(request: web.Request) -> web.StreamResponse:
             if drop_after and n - after >= drop_after and request.transport is not None:
                 request.transport.close()  # as a flaky network would: no goodbye
                 return stream.response
-        done = ServerSentEvent(data=json.dumps({"events": count}), event="done", id=str(count + 1))
+        done = ServerSentEvent(data=to_json({"events": count}), event="done", id=str(count + 1))
         await stream.send(done.encode())
     return stream.response

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from sse_lab.server.bodies import json_response
 from sse_lab.store import StoreUnavailable
 
 log = logging.getLogger("sse_lab.server")
@@ -19,9 +20,7 @@ ERROR_HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 def error_response(status: int, message: str, **headers: str) -> web.Response:
     """The one shape of an error: a status and a sentence for a person."""
-    return web.json_response(
-        {"error": message}, status=status, headers={**ERROR_HEADERS, **headers}
-    )
+    return json_response({"error": message}, status=status, headers={**ERROR_HEADERS, **headers})
 
 
 def shown(value: object, limit: int = 80) -> str:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from sse_lab.model import answer_tokens, tokenize
-from sse_lab.server.bodies import BadJSON, read_json
+from sse_lab.server.bodies import BadJSON, json_response, read_json
 from sse_lab.server.errors import ERROR_HEADERS
 from sse_lab.server.state import MODEL_STREAMS, SETTINGS
 from sse_lab.server.streams import SSE_HEADERS
@@ -47,7 +47,7 @@ class _InvalidRequest(Exception):
             "param": self.param,
             "code": self.code,
         }
-        return web.json_response({"error": error}, status=self.status, headers=ERROR_HEADERS)
+        return json_response({"error": error}, status=self.status, headers=ERROR_HEADERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ async def list_models(request: web.Request) -> web.Response:
         "created": 0,
         "owned_by": "sse-lab",
     }
-    return web.json_response({"object": "list", "data": [model]})
+    return json_response({"object": "list", "data": [model]})
 
 
 @routes.post("/v1/chat/completions")
@@ -89,7 +89,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     await asyncio.sleep(request.app[SETTINGS].token_delay * len(tokens))
     message = {"role": "assistant", "content": "".join(tokens), "refusal": None}
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
-    return web.json_response(
+    return json_response(
         {**_head(chat, "chat.completion"), "choices": [choice], "usage": _usage(chat, tokens)}
     )
 

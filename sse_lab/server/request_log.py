@@ -25,6 +25,7 @@ from sse_lab.server.auth import (
     require_user,
     stream_token_user,
 )
+from sse_lab.server.bodies import json_response
 from sse_lab.server.state import REQUEST_LOG, SETTINGS
 
 routes = web.RouteTableDef()
@@ -90,7 +91,7 @@ async def recent_requests(request: web.Request) -> web.Response:
     if not request.app[SETTINGS].share_request_log:
         user = require_user(request)
         seen = [r for r in seen if r["user"] == user]
-    return web.json_response(seen)
+    return json_response(seen)
 
 
 def access_line(request: web.BaseRequest, status: int, seconds: float) -> str:

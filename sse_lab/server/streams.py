@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +10,7 @@ from aiohttp import web
 
 from sse_lab.feeds import Batch, Delta, End
 from sse_lab.server.aiohttp_private import close_if_quiet
+from sse_lab.server.bodies import to_json
 from sse_lab.server.state import OPEN_STREAMS, SETTINGS
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
 from sse_lab.store import MAX_SEQ
@@ -108,14 +108,14 @@ def answer_event(item: Delta | End) -> bytes:
     """An answer's piece as an SSE event: `id: n` and `{"delta": ...}`, then `done` or `error`
     (an end the store does not hold has no `id`: the client's last id stays the last delta's)."""
     if isinstance(item, Delta):
-        return ServerSentEvent(data=json.dumps({"delta": item.text}), id=str(item.seq)).encode()
+        return ServerSentEvent(data=to_json({"delta": item.text}), id=str(item.seq)).encode()
     if item.status == "error":
         seq = str(item.seq) if item.kept else None
         return ServerSentEvent(
-            data=json.dumps({"message": item.error}), event="error", id=seq
+            data=to_json({"message": item.error}), event="error", id=seq
         ).encode()
     return ServerSentEvent(
-        data=json.dumps({"finish_reason": item.finish_reason}), event="done", id=str(item.seq)
+        data=to_json({"finish_reason": item.finish_reason}), event="done", id=str(item.seq)
     ).encode()
 
 

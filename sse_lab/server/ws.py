@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
@@ -17,7 +16,7 @@ from aiohttp import WSMsgType, web
 from sse_lab.answers import AnswerService
 from sse_lab.feeds import Delta, End
 from sse_lab.server.auth import require_user
-from sse_lab.server.bodies import BadJSON, parse_json
+from sse_lab.server.bodies import BadJSON, parse_json, to_json
 from sse_lab.server.errors import error_response, shown
 from sse_lab.server.state import ANSWERS, OPEN_SOCKETS, SETTINGS
 from sse_lab.store import MAX_SEQ, StoreUnavailable
@@ -172,7 +171,7 @@ class Conversation:
 
     async def _send(self, message: dict[str, Any]) -> None:
         # aiohttp writes each frame whole, so the reader and the streaming task may both send.
-        await self._ws.send_str(json.dumps(message))
+        await self._ws.send_str(to_json(message))
 
 
 def answer_message(answer_id: str, item: Delta | End) -> dict[str, Any]:

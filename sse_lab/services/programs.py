@@ -3,6 +3,8 @@
 `make lab` and `make test` run `python -m sse_lab.services.programs --install`: the missing
 ones are installed where we may (root and apt-get); elsewhere it says which sections of 07
 will not run, and the one command that fixes it. Notebook 00's set-up check lists them too.
+A font for Chinese in the plots, not a command so not in PROGRAMS, is installed (or named)
+in the same step.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sse_lab.browser import find_chromium
@@ -36,6 +39,18 @@ PROGRAMS = (
 )
 
 
+# Debian's Noto Sans CJK: Chinese in plot titles and legends (see sse_lab.plots); macOS
+# and Windows come with a font of sse_lab.plots.CJK_FONTS.
+CJK_FONT_PACKAGE = "fonts-noto-cjk"
+
+
+def lacks_cjk_font() -> bool:
+    """Whether matplotlib finds none of the fonts that draw Chinese (sse_lab.plots.CJK_FONTS)."""
+    from sse_lab.plots import cjk_fonts  # matplotlib: imported only when asked
+
+    return not cjk_fonts()
+
+
 def is_installed(program: Program) -> bool:
     """Whether the program's command is found (on PATH or in /usr/sbin; Chromium also where
     `find_chromium` looks, Playwright's own download among them)."""
@@ -55,8 +70,12 @@ def missing_programs() -> list[Program]:
 
 def install_command(programs: list[Program]) -> str:
     """The one command that installs `programs` on Debian or Ubuntu."""
-    packages = " ".join(program.debian_package for program in programs)
-    return f"sudo apt-get update && sudo apt-get install -y {packages}"
+    return apt_install_command([program.debian_package for program in programs])
+
+
+def apt_install_command(packages: Sequence[str]) -> str:
+    """The one command that installs the Debian `packages`."""
+    return f"sudo apt-get update && sudo apt-get install -y {' '.join(packages)}"
 
 
 def can_install() -> bool:
@@ -64,9 +83,8 @@ def can_install() -> bool:
     return os.geteuid() == 0 and shutil.which("apt-get") is not None
 
 
-def install(programs: list[Program]) -> None:
-    """Install `programs` with apt-get (as root), quietly."""
-    packages = [program.debian_package for program in programs]
+def install(packages: list[str]) -> None:
+    """Install the Debian `packages` with apt-get (as root), quietly."""
     print("installing", " ".join(packages))
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
@@ -86,14 +104,25 @@ def report(programs: list[Program]) -> str:
     return "\n".join(lines)
 
 
+def font_report() -> str:
+    """What a machine without a CJK font draws, and the command that fixes it."""
+    return (
+        "No font here draws Chinese: Chinese titles and legends in plots show as boxes.\n"
+        f"To add one: {apt_install_command([CJK_FONT_PACKAGE])}"
+    )
+
+
 def main(argv: list[str]) -> int:
     """`--install`: install what is missing where we may, else say what will not run."""
-    missing = missing_programs()
-    if missing and "--install" in argv and can_install():
-        install(missing)
-        missing = missing_programs()
+    missing, no_font = missing_programs(), lacks_cjk_font()
+    if (missing or no_font) and "--install" in argv and can_install():
+        font = [CJK_FONT_PACKAGE] if no_font else []
+        install([program.debian_package for program in missing] + font)
+        missing, no_font = missing_programs(), lacks_cjk_font()
     if missing:
         print(report(missing))
+    if no_font:
+        print(font_report())
     return 0
 
 
