@@ -13,7 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from sse_lab.browser import find_chromium
+from sse_lab.services.chromium import find_chromium
 from sse_lab.services.process import MissingProgram, find_program
 
 
