@@ -10,7 +10,7 @@ that starting and stopping the server run. Two traced runs in this process give 
    lines would count).
 
 The answer's lines are run 2's minus run 1's, without the built-in model's modules
-(`model.py`, and `server/openai_api.py`, its `/v1` route). The server calls that model over
+(`model/`, and `server/openai_api.py`, its `/v1` route). The server calls that model over
 HTTP, so what the model's request runs in the rest of the server (the middlewares, the
 request log) counts, as it would for a remote provider. A line is one that coverage saw
 run: a statement spread over several lines counts each line on which it did work.
@@ -47,7 +47,7 @@ import sse_lab
 from sse_lab import LabServer, start_server
 
 PACKAGE = Path(sse_lab.__file__).parent
-MODEL_ASIDE = ("model.py", "server/openai_api.py")  # the built-in model
+MODEL_ASIDE = ("model/", "server/openai_api.py")  # the built-in model (path prefixes)
 PROMPT = "What is Server-Sent Events?"
 Lines = dict[str, set[int]]  # module path relative to sse_lab/ -> line numbers run
 
@@ -115,7 +115,7 @@ def read_path() -> dict[str, int]:
     counts = {
         module: len(lines - baseline.get(module, set()))
         for module, lines in answer.items()
-        if module not in MODEL_ASIDE
+        if not module.startswith(MODEL_ASIDE)
     }
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return {module: count for module, count in ordered if count}

@@ -11,7 +11,7 @@ from dataclasses import replace
 import redis
 
 from sse_lab.config import STORE_FORMS, TOKEN_DELAY, Settings, Upstream, check_store, redacted
-from sse_lab.launch import bind, browser_address
+from sse_lab.lab.launch import bind, browser_address
 from sse_lab.startup import StartupError, check_database, raise_open_file_limit
 from sse_lab.workers import serve, start_workers, wait_for
 

@@ -18,8 +18,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from sse_lab.browser import CHROMIUM_ARGS, browser_missing, find_chromium
-from sse_lab.launch import LabServer, start_server
+from sse_lab.lab.launch import LabServer, start_server
+from sse_lab.services.chromium import CHROMIUM_ARGS, browser_missing, find_chromium
 from sse_lab.services.process import MissingProgram, ServiceProcess, start_process
 from sse_lab.services.redis import RedisServer, start_redis
 from sse_lab.sse import EventStreamParser, ServerSentEvent

@@ -18,7 +18,7 @@ from openai.types.chat import ChatCompletionChunk
 from conftest import read_events
 from sse_lab.answers import chunk_texts
 from sse_lab.config import Upstream
-from sse_lab.launch import start_server
+from sse_lab.lab.launch import start_server
 
 
 @asynccontextmanager

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import aiohttp
 
 from conftest import read_events, until
-from sse_lab.launch import start_server
+from sse_lab.lab.launch import start_server
 from sse_lab.model import answer_tokens
 
 

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from conftest import read_events, until
-from sse_lab.launch import LabServer, start_server
+from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.sse import EventStreamParser
 from sse_lab.store import RESTART_ERROR

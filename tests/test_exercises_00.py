@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from conftest import load_solution
-from sse_lab.exercises.welcome import check_real_model_env, check_stream_stats
+from sse_lab.lab.exercises.welcome import check_real_model_env, check_stream_stats
 
 
 def test_the_stream_stats_solution_passes(capsys) -> None:

@@ -11,7 +11,7 @@ from traitlets.config import Config
 
 from conftest import SOLUTIONS, load_solution
 from sse_lab import ServerSentEvent
-from sse_lab.exercises.basics import (
+from sse_lab.lab.exercises.basics import (
     STATUS_EVENT,
     check_parse_data_events,
     check_predict_events,
@@ -169,7 +169,7 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Interacti
 
 def check_in(shell: InteractiveShell) -> object:
     """Run the notebook's check cell in the shell: the Verdict."""
-    check = "from sse_lab.exercises.basics import check_parse_data_events\n"
+    check = "from sse_lab.lab.exercises.basics import check_parse_data_events\n"
     shell.run_cell(check + "verdict = check_parse_data_events(parse_data_events)", True)
     return shell.user_ns["verdict"]
 

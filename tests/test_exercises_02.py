@@ -7,7 +7,7 @@ from aiohttp import web
 
 from conftest import load_solution
 from sse_lab import EventSource, ServerSentEvent
-from sse_lab.exercises.reconnection import (
+from sse_lab.lab.exercises.reconnection import (
     DROPPED_CONNECTIONS,
     check_merge_connections,
     check_predict_reconnect_ids,

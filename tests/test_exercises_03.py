@@ -8,7 +8,7 @@ import aiohttp
 
 from conftest import load_solution
 from sse_lab import ServerSentEvent
-from sse_lab.exercises.websockets import check_binary_over_sse, check_follow_answer
+from sse_lab.lab.exercises.websockets import check_binary_over_sse, check_follow_answer
 
 
 def test_the_binary_solution_passes(capsys) -> None:

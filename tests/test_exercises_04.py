@@ -7,7 +7,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from conftest import load_solution
-from sse_lab.exercises.limits import check_ask_url_bytes, check_mask_token
+from sse_lab.lab.exercises.limits import check_ask_url_bytes, check_mask_token
 
 
 def test_the_url_bytes_solution_passes(capsys) -> None:

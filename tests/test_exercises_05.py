@@ -11,7 +11,7 @@ import pytest
 
 from conftest import load_solution
 from sse_lab import EventStreamParser, ServerSentEvent
-from sse_lab.exercises.polyfills import check_collect_text, check_post_events
+from sse_lab.lab.exercises.polyfills import check_collect_text, check_post_events
 
 
 async def test_the_post_events_solution_passes(capsys) -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from conftest import load_solution
 from sse_lab import EventStreamParser, ServerSentEvent, fetch_event_source
-from sse_lab.exercises.post_then_sse import check_ask_and_stream, check_resume
-from sse_lab.launch import start_server
+from sse_lab.lab.exercises.post_then_sse import check_ask_and_stream, check_resume
+from sse_lab.lab.launch import start_server
 
 
 async def texts(url: str, headers: dict[str, str]) -> list[str]:

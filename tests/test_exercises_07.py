@@ -10,7 +10,7 @@ import pytest
 
 from conftest import load_solution, unavailable
 from sse_lab import fetch_event_source
-from sse_lab.exercises.production import check_read_to_the_end, check_time_to_first_delta
+from sse_lab.lab.exercises.production import check_read_to_the_end, check_time_to_first_delta
 from sse_lab.services.nginx import nginx_missing
 
 
@@ -109,7 +109,7 @@ async def test_a_machine_without_nginx_is_told_so_not_the_learner(
     check, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     lacking = "nginx is not installed: `sudo apt-get install nginx` (Debian/Ubuntu)"
-    monkeypatch.setattr("sse_lab.exercises.production.nginx_missing", lambda: lacking)
+    monkeypatch.setattr("sse_lab.lab.exercises.production.nginx_missing", lambda: lacking)
     solution = load_solution("07_time_to_first_delta").time_to_first_delta
     assert not await check(solution)
     printed = capsys.readouterr().out

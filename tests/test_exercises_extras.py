@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conftest import load_solution
-from sse_lab.exercises.extras import (
+from sse_lab.lab.exercises.extras import (
     check_encode_event,
     check_longest_prompt,
     check_reconnect_waits,

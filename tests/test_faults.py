@@ -26,7 +26,7 @@ from yarl import URL
 
 from conftest import read_events, until
 from sse_lab.burst_log import BurstLog
-from sse_lab.launch import LabServer, start_server
+from sse_lab.lab.launch import LabServer, start_server
 
 SECRET = "tokSECRET1234567890"  # rides in requests that must not reach a log or a response
 
@@ -444,7 +444,7 @@ SERVE_WITH_FEW_FILES = """
 import logging, resource, sys
 resource.setrlimit(resource.RLIMIT_NOFILE, (200, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
-from sse_lab.launch import start_server
+from sse_lab.lab.launch import start_server
 lab = start_server(token_delay=0, head_timeout=4.0, fd_margin=150)
 print(lab.url, flush=True)
 sys.stdin.readline()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sse_lab.browser import _playwright_chromium, browser_missing, find_chromium
+from sse_lab.services.chromium import _playwright_chromium, browser_missing, find_chromium
 
 
 def executable(path: Path) -> Path:
@@ -22,7 +22,7 @@ def nothing_installed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     kept in an empty directory: the directory that PATH names."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    monkeypatch.setattr("sse_lab.browser.CHROMIUM", tmp_path / "usr-bin-chromium")
+    monkeypatch.setattr("sse_lab.services.chromium.CHROMIUM", tmp_path / "usr-bin-chromium")
     monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "ms-playwright"))
     return bin_dir

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, expect
 from test_browser import send
 
 from conftest import Jupyter
-from sse_lab.launch import LabServer, start_server
+from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.server.page import base_tag
 

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import Jupyter, until
 from sse_lab import EventSource, EventSourcePolyfill, fetch_event_source
-from sse_lab.launch import LabServer, start_server
+from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 
 PROMPT = "How does reconnection with Last-Event-ID work?"

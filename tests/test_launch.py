@@ -15,7 +15,7 @@ import pytest
 
 from sse_lab.__main__ import exposure
 from sse_lab.config import Upstream
-from sse_lab.launch import start_server
+from sse_lab.lab.launch import start_server
 from sse_lab.model import answer_tokens
 
 CAROL = "s3cret-of-carol-0123"  # a user's token on the command line

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import sse_lab.model
 from sse_lab.model import answer_tokens, tokenize
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def answer(prompt: str) -> str:
@@ -82,3 +92,31 @@ def test_an_unrelated_prompt_is_quoted_back_with_a_suggestion() -> None:
 def test_answers_are_a_stream_worth_of_tokens() -> None:
     for prompt in ("What is SSE?", "Hello", "Why does nginx buffer my stream?"):
         assert 40 <= len(answer_tokens(prompt)) <= 150
+
+
+# Notebooks and tests compare streams with answer_tokens: its tokens change only on purpose.
+# A deliberate change of a text or a keyword updates these (sha256 of the tokens as JSON).
+PINNED = {
+    "What is SSE?": (103, "7d5296bed22f2b84"),
+    "Why does nginx buffer my stream, and what about HTTP/2?": (194, "976cd269db988213"),
+    "How do I stop an answer with fetch-event-source?": (182, "39af61a7a2942f36"),
+    "What is the capital of France?": (85, "77ac99e063065882"),
+    "": (78, "abf35159b1779aec"),
+}
+
+
+@pytest.mark.parametrize("prompt", PINNED)
+def test_the_answer_to_a_prompt_is_pinned_token_for_token(prompt: str) -> None:
+    tokens = answer_tokens(prompt)
+    digest = hashlib.sha256(json.dumps(tokens).encode()).hexdigest()[:16]
+    assert (len(tokens), digest) == PINNED[prompt]
+
+
+def test_the_topics_are_data_that_the_package_ships() -> None:
+    topics = Path(sse_lab.model.__file__).parent / "topics.toml"
+    data = tomllib.loads(topics.read_text())
+    assert data["topic"][0]["name"] == "basics"
+    assert all(topic["keywords"] and topic["text"] for topic in data["topic"])
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["sse_lab"]
+    assert any(fnmatch.fnmatch("model/topics.toml", pattern) for pattern in patterns)

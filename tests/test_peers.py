@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from conftest import read_events
-from sse_lab.launch import LabServer, start_server
+from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,9 +20,9 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.transforms import Bbox
 
-from sse_lab import plots
 from sse_lab.clients import Attempt
-from sse_lab.plots import plot_arrivals, plot_reconnections, plot_served_by, plot_url_limit
+from sse_lab.lab import plots
+from sse_lab.lab.plots import plot_arrivals, plot_reconnections, plot_served_by, plot_url_limit
 
 PIXEL = 1.0  # how far outside its axes an element may reach: a rounding error, no more
 
@@ -43,7 +43,7 @@ def reconnecting(retry: float, t0: float = 1000.0) -> tuple[list[Attempt], list[
 
 URL_SIZES = [(12 + 2**k, 200 if 12 + 2**k <= 8190 else 414) for k in range(3, 15)]
 
-# Every helper of sse_lab.plots, drawing what its notebook gives it.
+# Every helper of sse_lab.lab.plots, drawing what its notebook gives it.
 HELPERS: dict[str, Callable[[], Figure]] = {
     "plot_arrivals": lambda: plot_arrivals(
         {"streamed": [0.1, 0.2, 0.3], "all at once": [0.3, 0.3, 0.3]}

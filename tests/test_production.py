@@ -19,9 +19,9 @@ import pytest_asyncio
 
 from conftest import unavailable
 from sse_lab import EventSourcePolyfill, fetch_event_source, start_server
-from sse_lab.browser import Chromium, browser_missing, launch_chromium, open_event_sources
-from sse_lab.launch import LabServer
+from sse_lab.lab.launch import LabServer
 from sse_lab.model import answer_tokens
+from sse_lab.services.chromium import Chromium, browser_missing, launch_chromium, open_event_sources
 from sse_lab.services.nginx import NginxProxy, nginx_missing, start_nginx
 from sse_lab.services.process import MissingProgram, running_services
 
@@ -72,7 +72,7 @@ def test_without_nginx_or_chromium_the_lab_says_in_one_line_what_to_install(
         raise MissingProgram(f"{name} is not installed: `sudo apt-get install {debian_package}`")
 
     monkeypatch.setattr("sse_lab.services.nginx.find_program", nothing_installed)
-    monkeypatch.setattr("sse_lab.browser.find_chromium", lambda: None)
+    monkeypatch.setattr("sse_lab.services.chromium.find_chromium", lambda: None)
 
     assert nginx_missing() == "nginx is not installed: `sudo apt-get install nginx`"
     assert "install chromium`" in (browser_missing() or "")

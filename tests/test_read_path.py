@@ -17,9 +17,9 @@ def test_one_answer_runs_the_read_path_without_the_model_or_the_start_up() -> No
 
     for module in ("server/chat.py", "server/streams.py", "sse.py", "answers.py", "store.py"):
         assert module in counts, f"{module} is on the read path: {counts}"
-    for module in ("model.py", "server/openai_api.py"):
+    for module in ("model/__init__.py", "server/openai_api.py"):
         assert module not in counts, f"the built-in model is set aside: {counts}"
-    for module in ("server/app.py", "launch.py", "config.py"):
+    for module in ("server/app.py", "lab/launch.py", "config.py"):
         assert module not in counts, f"{module} runs only at start and stop: {counts}"
     for module, count in counts.items():
         source_lines = len((script.PACKAGE / module).read_text().splitlines())

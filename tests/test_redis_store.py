@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from conftest import read_events, until
-from sse_lab.launch import start_server
+from sse_lab.lab.launch import start_server
 from sse_lab.redis_store import EXPIRED, STORE_LOST, WORKER_LOST, RedisAnswerStore
 from sse_lab.services.process import free_port
 from sse_lab.services.redis import RedisServer, start_redis

@@ -15,7 +15,7 @@ from yarl import URL
 
 from conftest import read_events
 from sse_lab.__main__ import parse_args
-from sse_lab.launch import LabServer, start_server
+from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.server import stream_tokens
 

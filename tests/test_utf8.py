@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from sse_lab.launch import LabServer
+from sse_lab.lab.launch import LabServer
 from sse_lab.model import answer_tokens
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 

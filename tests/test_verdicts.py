@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from IPython.core.formatters import DisplayFormatter
 
-from sse_lab.exercises import Verdict, verdict
+from sse_lab.lab.exercises import Verdict, verdict
 
 
 def test_a_verdict_prints_its_line_and_is_true_only_when_passed(capsys) -> None:

@@ -13,9 +13,9 @@ from traitlets.config import Config
 
 from conftest import until
 from sse_lab.clients import EventSource, fetch_event_source
-from sse_lab.launch import start_server
+from sse_lab.lab.launch import start_server
+from sse_lab.lab.widgets import ChatView, EventLog
 from sse_lab.model import answer_tokens
-from sse_lab.widgets import ChatView, EventLog
 
 
 async def test_the_chat_view_streams_an_answer_to_done(lab) -> None:
@@ -126,7 +126,7 @@ SANITIZE = Path(__file__).resolve().parent.parent / "notebooks" / "sanitize.cfg"
 # A notebook that shows both widgets, as 00 and 01 do.
 SHOWN = """
 from sse_lab import fetch_event_source, start_server
-from sse_lab.widgets import ChatView, EventLog
+from sse_lab.lab.widgets import ChatView, EventLog
 
 lab = start_server(token_delay=0)
 view = ChatView(lab.url, lab.tokens["alice"])

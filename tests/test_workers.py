@@ -24,7 +24,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from conftest import read_events, until
-from sse_lab.launch import LabServer, start_server
+from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.redis_store import STORE_LOST, WORKER_LOST
 from sse_lab.services.process import free_port

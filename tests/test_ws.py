@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from conftest import read_events
-from sse_lab.launch import LabServer, start_server
+from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 
 PROMPT = "How does a WebSocket differ from an EventSource?"

@@ -21,8 +21,8 @@ from sse_lab import (
     fetch_event_source,
     start_server,
 )
-from sse_lab.plots import plot_arrivals
-from sse_lab.widgets import EventLog
+from sse_lab.lab.plots import plot_arrivals
+from sse_lab.lab.widgets import EventLog
 
 lab = start_server()
 print("caught up: the lab server runs at", lab.url)

@@ -17,8 +17,8 @@ import aiohttp
 import httpx
 
 from sse_lab import EventSource, fetch_event_source, start_server
+from sse_lab.lab.widgets import ChatView
 from sse_lab.model import answer_tokens
-from sse_lab.widgets import ChatView
 
 for stale in Path().glob("chat.db*"):
     stale.unlink()

@@ -29,7 +29,7 @@ log = logging.getLogger("sse_lab.server")
 
 
 def create_app(settings: Settings) -> web.Application:
-    """An app for `settings`, whose upstream base_url must be set (see `launch`)."""
+    """An app for `settings`, whose upstream base_url must be set (see `lab.launch`)."""
     # json_errors outermost: whatever fails, even in remembering a request, is a JSON error.
     app = web.Application(middlewares=[errors.json_errors, request_log.remember_requests])
     app[SETTINGS] = settings

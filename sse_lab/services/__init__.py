@@ -1,2 +1,2 @@
-"""Programs the lab runs beside itself (Redis, nginx, ...): each on a free port, in a
-temporary directory of its own, and stopped by its process id."""
+"""Programs the lab runs beside itself: Redis and nginx (each on a free port, in a temporary
+directory of its own, stopped by its process id) and a headless Chromium (Playwright)."""

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import unquote_plus
 
-from sse_lab.exercises import Verdict, verdict
+from sse_lab.lab.exercises import Verdict, verdict
 
 __all__ = ["check_ask_url_bytes", "check_mask_token"]
 

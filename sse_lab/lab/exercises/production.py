@@ -14,9 +14,9 @@ from typing import Final
 
 import aiohttp
 
-from sse_lab import exercises
-from sse_lab.exercises import Verdict, ask_as_alice, text_shape_problem, unavailable, verdict
-from sse_lab.launch import LabServer, start_server
+from sse_lab.lab import exercises
+from sse_lab.lab.exercises import Verdict, ask_as_alice, text_shape_problem, unavailable, verdict
+from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.services.nginx import nginx_missing, start_nginx
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from sse_lab.launch import LabServer
+from sse_lab.lab.launch import LabServer
 
 
 @dataclass(frozen=True, slots=True)

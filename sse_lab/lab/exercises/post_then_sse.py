@@ -16,14 +16,14 @@ import aiohttp
 from yarl import URL
 
 from sse_lab.clients import fetch_event_source
-from sse_lab.exercises import (
+from sse_lab.lab.exercises import (
     Verdict,
     ask_as_alice,
     text_shape_problem,
     values_in_traceback,
     verdict,
 )
-from sse_lab.launch import LabServer, start_server
+from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 
 __all__ = ["check_ask_and_stream", "check_resume"]

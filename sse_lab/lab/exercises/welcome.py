@@ -13,7 +13,7 @@ from typing import Final
 from unittest import mock
 
 from sse_lab.config import Upstream
-from sse_lab.exercises import Verdict, verdict
+from sse_lab.lab.exercises import Verdict, verdict
 
 __all__ = ["check_real_model_env", "check_stream_stats"]
 

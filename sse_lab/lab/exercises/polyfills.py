@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sse_lab.exercises import Verdict, call, verdict
+from sse_lab.lab.exercises import Verdict, call, verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = ["check_collect_text", "check_post_events"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from sse_lab.exercises import Verdict, failed_definition_problem, verdict
+from sse_lab.lab.exercises import Verdict, failed_definition_problem, verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = [

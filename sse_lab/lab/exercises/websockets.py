@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
-from sse_lab.exercises import Verdict, call, values_in_traceback, verdict
+from sse_lab.lab.exercises import Verdict, call, values_in_traceback, verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = ["check_binary_over_sse", "check_follow_answer"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from sse_lab.exercises import Verdict, verdict
+from sse_lab.lab.exercises import Verdict, verdict
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = [

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Final
 from urllib.parse import urlencode
 
-from sse_lab.exercises import Verdict, verdict
+from sse_lab.lab.exercises import Verdict, verdict
 from sse_lab.sse import EventStreamParser
 
 __all__ = ["check_encode_event", "check_longest_prompt", "check_reconnect_waits"]
