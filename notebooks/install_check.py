@@ -20,11 +20,11 @@ MIN_PYTHON = (3, 11)
 FIX = "run `make lab` again, and pick the kernel of the project's .venv"
 # Packages JupyterLab itself loads, not the kernel: installed is enough (importing is slow).
 SERVER_SIDE = {"jupyterlab", "jupyterlab_widgets"}
-# `name[extras]>=1.2` (or `>=1.2,<1.3`) of the package or its `lab` extra: the name and the
-# lowest version.
+# A requirement of the package or of its `lab` extra, as its metadata spells it
+# (`aiohttp<3.15,>=3.10.6`, `playwright>=1.45; extra == "lab"`): the name and the lower bound.
 REQUIREMENT = re.compile(
-    r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*>=\s*([0-9.]+)\s*(?:,\s*<\s*[0-9.]+\s*)?"
-    r"(?:;\s*extra\s*==\s*\"lab\")?$"
+    r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?\s*(?:<[0-9.]+\s*,\s*)?>=\s*([0-9.]+)\s*"
+    r"(?:,\s*<\s*[0-9.]+\s*)?(?:;\s*extra\s*==\s*\"lab\")?$"
 )
 TIMEOUT_S = 10
 

@@ -24,6 +24,7 @@ def test_every_requirement_of_the_package_and_its_lab_extra_is_checked() -> None
 def test_a_range_gives_its_lower_bound() -> None:
     for text, expected in [
         ("aiohttp>=3.10.6,<3.15", ("aiohttp", "3.10.6")),
+        ("aiohttp<3.15,>=3.10.6", ("aiohttp", "3.10.6")),  # as the package's metadata has it
         ('playwright>=1.45; extra == "lab"', ("playwright", "1.45")),
         ("openai[aiohttp]>=1.89", ("openai", "1.89")),
     ]:
