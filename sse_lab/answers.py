@@ -21,7 +21,7 @@ from sse_lab.burst_log import BurstLog
 from sse_lab.config import Upstream
 from sse_lab.feeds import Batch, Feed, Subscription
 from sse_lab.sse import EventStreamParser
-from sse_lab.store import Answer, AnswerStore, Progress, Status, StoreUnavailable
+from sse_lab.stores.sqlite import Answer, AnswerStore, Progress, Status, StoreUnavailable
 
 log = logging.getLogger("sse_lab.answers")
 

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from sse_lab.store import AnswerStore, Progress, Status
+from sse_lab.stores.sqlite import AnswerStore, Progress, Status
 
 log = logging.getLogger("sse_lab.feeds")
 READ_ERROR = "the server could not read this answer"

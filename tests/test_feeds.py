@@ -11,7 +11,7 @@ import pytest
 from sse_lab.answers import AnswerService, Limits
 from sse_lab.config import Upstream
 from sse_lab.feeds import READ_ERROR, Batch, Delta, End, Feed, Subscription
-from sse_lab.store import Progress, SQLiteAnswerStore, Watcher
+from sse_lab.stores.sqlite import Progress, SQLiteAnswerStore, Watcher
 
 
 async def started(idle: float = 10.0) -> tuple[SQLiteAnswerStore, str, Feed]:

@@ -14,10 +14,10 @@ import redis.asyncio as aioredis
 
 from conftest import read_events, until
 from sse_lab.launch import start_server
-from sse_lab.redis_store import EXPIRED, STORE_LOST, WORKER_LOST, RedisAnswerStore
 from sse_lab.services.process import free_port
 from sse_lab.services.redis import RedisServer, start_redis
-from sse_lab.store import STORE_ERROR, Progress, StoreUnavailable
+from sse_lab.stores.redis import EXPIRED, STORE_LOST, WORKER_LOST, RedisAnswerStore
+from sse_lab.stores.sqlite import STORE_ERROR, Progress, StoreUnavailable
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from conftest import until
-from sse_lab.redis_store import RedisAnswerStore
-from sse_lab.store import (
+from sse_lab.stores.redis import RedisAnswerStore
+from sse_lab.stores.sqlite import (
     RESTART_ERROR,
     STORE_ERROR,
     AnswerStore,

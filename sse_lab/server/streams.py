@@ -13,7 +13,7 @@ from sse_lab.feeds import Batch, Delta, End
 from sse_lab.server.aiohttp_private import close_if_quiet
 from sse_lab.server.state import OPEN_STREAMS, SETTINGS
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
-from sse_lab.store import MAX_SEQ
+from sse_lab.stores.sqlite import MAX_SEQ
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",

@@ -20,7 +20,7 @@ from sse_lab.server.auth import require_user
 from sse_lab.server.bodies import BadJSON, parse_json
 from sse_lab.server.errors import error_response, shown
 from sse_lab.server.state import ANSWERS, OPEN_SOCKETS, SETTINGS
-from sse_lab.store import MAX_SEQ, StoreUnavailable
+from sse_lab.stores.sqlite import MAX_SEQ, StoreUnavailable
 
 log = logging.getLogger("sse_lab.server")
 routes = web.RouteTableDef()

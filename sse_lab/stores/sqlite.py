@@ -1,7 +1,7 @@
 """Answers at rest: prompt, owner, deltas by sequence number and status, in SQLite.
 
 `AnswerStore` is the seam between the routes and the storage. SQLite (one file, WAL) is
-the embedded default; `sse_lab.redis_store.RedisAnswerStore` (Redis Streams) fits the same
+the embedded default; `sse_lab.stores.redis.RedisAnswerStore` (Redis Streams) fits the same
 calls, so that several server processes can share answers.
 """
 

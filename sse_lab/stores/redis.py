@@ -49,7 +49,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sse_lab.burst_log import BurstLog
 from sse_lab.config import redacted
-from sse_lab.store import (
+from sse_lab.stores.sqlite import (
     STORE_ERROR,
     Answer,
     Progress,
@@ -59,7 +59,7 @@ from sse_lab.store import (
     new_answer_id,
 )
 
-log = logging.getLogger("sse_lab.redis_store")
+log = logging.getLogger("sse_lab.stores.redis")
 T = TypeVar("T")
 
 RETENTION = 7 * 24 * 3600.0  # seconds an answer is kept
