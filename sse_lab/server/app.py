@@ -22,8 +22,9 @@ from sse_lab.server.state import (
     REQUEST_LOG,
     SETTINGS,
 )
+from sse_lab.stores.base import AnswerStore
 from sse_lab.stores.redis import RedisAnswerStore
-from sse_lab.stores.sqlite import AnswerStore, SQLiteAnswerStore
+from sse_lab.stores.sqlite import SQLiteAnswerStore
 
 log = logging.getLogger("sse_lab.server")
 

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from sse_lab.stores.sqlite import StoreUnavailable
+from sse_lab.stores.base import StoreUnavailable
 
 log = logging.getLogger("sse_lab.server")
 
