@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -17,7 +18,13 @@ from sse_lab.launch import start_server
 from sse_lab.services.process import free_port
 from sse_lab.services.redis import RedisServer, start_redis
 from sse_lab.stores.base import STORE_ERROR, Outcome, Progress, StoreUnavailable
-from sse_lab.stores.redis import EXPIRED, STORE_LOST, WORKER_LOST, RedisAnswerStore
+from sse_lab.stores.redis import (
+    ENDED_CHANNEL,
+    EXPIRED,
+    STORE_LOST,
+    WORKER_LOST,
+    RedisAnswerStore,
+)
 
 
 @pytest.fixture
@@ -68,6 +75,42 @@ async def test_an_end_from_another_process_stops_the_generating_one(
         await writer.append(answer.id, 2, ["b"])  # refused by Redis, whoever asks
     assert not await writer.finish(answer.id, Outcome("done", "stop"))  # the first end won
     assert (await writer.get(answer.id)).outcome.finish_reason == "stopped"  # type: ignore[union-attr]
+
+
+async def test_a_lease_holds_its_writers_token_and_only_the_writer_releases_it(
+    two: list[RedisAnswerStore], redis_server: RedisServer
+) -> None:
+    writer, stopper = two
+    stopped, done = await writer.create("alice", "q"), await writer.create("bob", "q")
+    other = await stopper.create("carol", "q")
+    leases = [f"sse_lab:answer:{{{answer.id}}}:lease" for answer in (stopped, done, other)]
+    async with aioredis.Redis.from_url(redis_server.url, decode_responses=True) as raw:
+        tokens = [await raw.get(lease) for lease in leases]
+        assert tokens[0] == tokens[1] != tokens[2]  # one random token per process
+        assert all(len(token) == 32 for token in tokens)
+        await stopper.finish(stopped.id, Outcome("done", "stopped"))  # a stop from elsewhere
+        assert await raw.get(leases[0]) == tokens[0]  # left to lapse: not its lease
+        await writer.finish(done.id, Outcome("done", "stop"))
+        assert await raw.exists(leases[1]) == 0  # released by its owner
+
+
+async def test_the_ended_channel_carries_json_naming_the_answer(
+    two: list[RedisAnswerStore], redis_server: RedisServer
+) -> None:
+    writer, _ = two
+    answer = await writer.create("alice", "q")
+    async with aioredis.Redis.from_url(redis_server.url, decode_responses=True) as raw:
+        pubsub = raw.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(ENDED_CHANNEL)
+        await writer.finish(answer.id, Outcome("done", "stop"))
+        message = None
+        for _ in range(50):
+            message = await pubsub.get_message(timeout=0.1)
+            if message is not None:
+                break
+        await pubsub.aclose()
+    assert message is not None
+    assert json.loads(message["data"]) == {"id": answer.id, "stored": True}
 
 
 async def test_an_answer_whose_process_died_ends_with_an_error_after_its_deltas(
