@@ -60,11 +60,8 @@ class Answer:
 
     @property
     def status(self) -> Status:
+        """Short for `outcome.status`."""
         return self.outcome.status
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self.outcome.finish_reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +77,7 @@ class Progress:
 
     @property
     def status(self) -> Status:
+        """Short for `outcome.status`."""
         return self.outcome.status
 
     def behind(self, after: int) -> bool:

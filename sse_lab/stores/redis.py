@@ -584,7 +584,7 @@ class RedisAnswerStore:
         if not message["stored"]:  # an end Redis refused to store: the answer goes on there
             self._tell_end(answer_id, STORE_LOST)
         elif answer_id in self._writes:  # ended by another process
-            self._writes.end(answer_id, RUNNING)
+            self._writes.end(answer_id, RUNNING)  # its outcome is stored already: no use
             self._tell_ended(answer_id)
 
     async def close(self) -> None:

@@ -223,7 +223,10 @@ class SQLiteAnswerStore:
                 return
             try:
                 progress = self._read(answer_id, after)
-            except (KeyError, StoreUnavailable) as exc:
+            except KeyError:
+                watcher(Progress([], after, Outcome("error", None, "no such answer"), kept=False))
+                return
+            except StoreUnavailable as exc:
                 watcher(Progress([], after, Outcome("error", None, str(exc)), kept=False))
                 return
             live = self._live.get(answer_id)
