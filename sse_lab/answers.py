@@ -21,7 +21,7 @@ from sse_lab.burst_log import BurstLog
 from sse_lab.config import Upstream
 from sse_lab.feeds import Batch, Feed, Subscription
 from sse_lab.sse import EventStreamParser
-from sse_lab.store import Answer, AnswerStore, Progress, Status, StoreUnavailable
+from sse_lab.stores.base import Answer, AnswerStore, Outcome, Progress, StoreUnavailable
 
 log = logging.getLogger("sse_lab.answers")
 
@@ -58,7 +58,7 @@ class AnswerService:
         self._feeds: dict[str, Feed] = {}
         self._heartbeat = heartbeat
         self._unstored = BurstLog(log, verb="could not store")  # an outage: one line a burst
-        store.on_ended_elsewhere(self._stopped_elsewhere)
+        store.on_ended(self._ended)
 
     async def start(self, owner: str, prompt: str) -> Answer:
         """Store the prompt and start generating its answer in the background."""
@@ -75,12 +75,13 @@ class AnswerService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        return await self.store.finish(answer_id, "done", "stopped")
+        return await self.store.finish(answer_id, Outcome("done", "stopped"))
 
-    def _stopped_elsewhere(self, answer_id: str) -> None:
-        """Another process ended this answer (a stop sent to another worker): stop writing it."""
+    def _ended(self, answer_id: str) -> None:
+        """An answer generated here has ended: if by someone else (a stop sent to another
+        worker), stop generating it."""
         task = self._tasks.get(answer_id)
-        if task is not None:
+        if task is not None and task is not asyncio.current_task():
             task.cancel()
 
     @property
@@ -153,7 +154,7 @@ class AnswerService:
         await asyncio.gather(*tasks.values(), return_exceptions=True)
         ending = [feed.ended for answer_id, feed in self._feeds.items() if answer_id in tasks]
         for answer_id in tasks:
-            await self._end(answer_id, "error", None, "the server stopped")
+            await self._end(answer_id, Outcome("error", None, "the server stopped"))
         await asyncio.gather(*ending, return_exceptions=True)
 
     async def close(self) -> None:
@@ -161,12 +162,10 @@ class AnswerService:
         await self.end_running()
         await self._client.close()
 
-    async def _end(
-        self, answer_id: str, status: Status, reason: str | None, error: str | None
-    ) -> None:
+    async def _end(self, answer_id: str, outcome: Outcome) -> None:
         """`store.finish`, its failure logged: the store has told the readers it could."""
         try:
-            await self.store.finish(answer_id, status, reason, error)
+            await self.store.finish(answer_id, outcome)
         except StoreUnavailable as exc:  # the store is away: no traceback, and one line a burst
             self._unstored.note("answer ends", f"{answer_id}: {exc}")
         except Exception:
@@ -176,9 +175,8 @@ class AnswerService:
         """Stream the model's answer into the store, asked for as the openai SDK's README
         shows (`create(stream=True)`); end the answer however its stream ends."""
         seq = 0
-        status: Status = "done"
-        reason: str | None = "stop"
-        error: str | None = None
+        reason = "stop"
+        failed: Outcome | None = None
         try:
             async with asyncio.timeout(self._limits.max_seconds):
                 stream = await self._client.chat.completions.create(
@@ -199,10 +197,10 @@ class AnswerService:
         except TimeoutError:
             reason = "time_limit"
         except openai.APIError as exc:  # an `error` object inside the stream is one too
-            status, reason, error = "error", None, f"the model failed: {failure(exc)}"
+            failed = Outcome("error", None, f"the model failed: {failure(exc)}")
         except Exception as exc:  # an answer must end, whatever broke
-            status, reason, error = "error", None, f"the answer failed: {type(exc).__name__}"
-        await self._end(answer_id, status, reason, error)
+            failed = Outcome("error", None, f"the answer failed: {type(exc).__name__}")
+        await self._end(answer_id, failed or Outcome("done", reason))
 
 
 def failure(exc: Exception) -> str:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from sse_lab.store import AnswerStore, Progress, Status
+from sse_lab.stores.base import AnswerStore, Outcome, Progress
 
 log = logging.getLogger("sse_lab.feeds")
 READ_ERROR = "the server could not read this answer"
@@ -36,9 +36,7 @@ class End:
     """
 
     seq: int
-    status: Status
-    finish_reason: str | None
-    error: str | None
+    outcome: Outcome
     kept: bool = True
 
 
@@ -66,8 +64,7 @@ class Batch:
         pieces: list[Piece] = [Delta(seq, text) for seq, text in progress.deltas]
         if progress.status != "running":
             seq = progress.last_seq + 1
-            end = End(seq, progress.status, progress.finish_reason, progress.error, progress.kept)
-            pieces.append(end)
+            pieces.append(End(seq, progress.outcome, progress.kept))
         return cls(tuple(pieces))
 
     def after(self, seq: int) -> Batch:
@@ -173,7 +170,7 @@ class Feed:
 
     def _failed(self) -> None:
         log.exception("following answer %s failed", self._answer_id)
-        end = Batch((End(self.seq + 1, "error", None, READ_ERROR, kept=False),))
+        end = Batch((End(self.seq + 1, Outcome("error", None, READ_ERROR), kept=False),))
         self._publish(end)
         self._ended_with(end)
 

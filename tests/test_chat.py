@@ -15,7 +15,7 @@ from conftest import read_events, until
 from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.sse import EventStreamParser
-from sse_lab.store import RESTART_ERROR
+from sse_lab.stores.sqlite import RESTART_ERROR
 
 PROMPT = "How does an EventSource reconnect?"
 

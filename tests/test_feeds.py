@@ -11,7 +11,8 @@ import pytest
 from sse_lab.answers import AnswerService, Limits
 from sse_lab.config import Upstream
 from sse_lab.feeds import READ_ERROR, Batch, Delta, End, Feed, Subscription
-from sse_lab.store import Progress, SQLiteAnswerStore, Watcher
+from sse_lab.stores.base import Outcome, Progress, Watcher
+from sse_lab.stores.sqlite import SQLiteAnswerStore
 
 
 async def started(idle: float = 10.0) -> tuple[SQLiteAnswerStore, str, Feed]:
@@ -41,14 +42,14 @@ async def test_every_reader_gets_the_same_batches_and_then_the_end() -> None:
     await asyncio.sleep(0)  # the commit, the loop's next callback, tells the feed itself
     assert len(subscriptions[0].waiting) == 1
     await store.append(answer_id, 3, ["!"])
-    await store.finish(answer_id, "done", "stop")
+    await store.finish(answer_id, Outcome("done", "stop"))
     readers = [await read_all(s) for s in subscriptions]
 
     first = readers[0]
     assert len(first) >= 2
     assert all(got == first for got in readers)  # the very same objects: encoded once
     assert texts(first) == ["Hel", "lo", "!"]
-    assert first[-1].pieces[-1] == End(4, "done", "stop", None)
+    assert first[-1].pieces[-1] == End(4, Outcome("done", "stop", None))
     assert feed.ended.done()  # the feed ends with its answer
 
 
@@ -56,7 +57,7 @@ async def test_a_reader_gets_only_what_it_lacks() -> None:
     store, answer_id, feed = await started()
     subscription = subscribed(feed, 2)  # it has 1 and 2 from the store already
     await store.append(answer_id, 1, ["a", "b", "c"])
-    await store.finish(answer_id, "done", "stop")
+    await store.finish(answer_id, Outcome("done", "stop"))
     assert texts(await read_all(subscription)) == ["c"]
 
 
@@ -68,7 +69,7 @@ async def test_a_reader_that_left_is_dropped_and_the_others_go_on() -> None:
     feed.unsubscribe(left)
     feed.unsubscribe(left)  # safe to repeat
     await store.append(answer_id, 2, ["b"])
-    await store.finish(answer_id, "done", "stop")
+    await store.finish(answer_id, Outcome("done", "stop"))
     assert texts(await read_all(stays)) == ["a", "b"]
     assert len(left.waiting) == 1  # "a" only: nothing was queued for it after it left
 
@@ -76,17 +77,17 @@ async def test_a_reader_that_left_is_dropped_and_the_others_go_on() -> None:
 async def test_a_reader_that_joins_an_ended_feed_gets_its_end_at_once() -> None:
     store, answer_id, feed = await started()
     await store.append(answer_id, 1, ["a"])
-    await store.finish(answer_id, "done", "stop")
+    await store.finish(answer_id, Outcome("done", "stop"))
     await feed.ended
     late = subscribed(feed, 1)
-    assert [b.pieces for b in await read_all(late)] == [(End(2, "done", "stop", None),)]
+    assert [b.pieces for b in await read_all(late)] == [(End(2, Outcome("done", "stop", None)),)]
 
 
 async def test_after_a_quiet_spell_readers_get_an_empty_batch() -> None:
     store, answer_id, feed = await started(idle=0.01)
     subscription = subscribed(feed)
     await asyncio.sleep(0.05)
-    await store.finish(answer_id, "done", "stop")
+    await store.finish(answer_id, Outcome("done", "stop"))
     got = await read_all(subscription)
     assert len(got) >= 2 and all(not batch.pieces for batch in got[:-1])  # heartbeats only
     assert got[-1].ended
@@ -96,11 +97,11 @@ async def test_after_a_quiet_spell_readers_get_an_empty_batch() -> None:
 async def test_a_batch_of_the_store_ends_when_the_answer_has_ended() -> None:
     store, answer_id, feed = await started()
     await store.append(answer_id, 1, ["a"])
-    await store.finish(answer_id, "error", None, "it broke")
+    await store.finish(answer_id, Outcome("error", None, "it broke"))
     batch = Batch.of(await store.read(answer_id, 0))
     assert batch.ended
-    assert batch.pieces == (Delta(1, "a"), End(2, "error", None, "it broke"))
-    assert batch.after(1).pieces == (End(2, "error", None, "it broke"),)
+    assert batch.pieces == (Delta(1, "a"), End(2, Outcome("error", None, "it broke")))
+    assert batch.after(1).pieces == (End(2, Outcome("error", None, "it broke")),)
     assert batch.after(0) is batch
     await feed.ended
 
@@ -127,7 +128,7 @@ async def test_a_reader_with_an_old_read_of_the_store_still_misses_nothing() -> 
     joining = asyncio.create_task(follow_all(service, answer_id, 0, old))
     await asyncio.sleep(0)
     await store.append(answer_id, 3, ["c"])
-    await store.finish(answer_id, "done", "stop")
+    await store.finish(answer_id, Outcome("done", "stop"))
     first, late = await asyncio.gather(reading, joining)
     assert texts(late) == texts(first) == ["a", "b", "c"]
     await service.close()
@@ -148,7 +149,7 @@ async def test_readers_of_a_feed_that_cannot_watch_the_store_get_an_error_end() 
     for _ in range(2):  # the second reader too: the ended feed is not joined again
         got = await asyncio.wait_for(follow_all(service, answer_id), 5)
         assert texts(got) == ["a"]
-        assert got[-1].pieces[-1] == End(2, "error", None, READ_ERROR, kept=False)
+        assert got[-1].pieces[-1] == End(2, Outcome("error", None, READ_ERROR), kept=False)
     await service.close()
 
 
@@ -161,6 +162,6 @@ async def test_a_reader_claiming_more_than_a_running_answer_has_starts_no_feed()
         await follow_all(service, answer_id, 100)
     following = asyncio.create_task(follow_all(service, answer_id))
     await asyncio.sleep(0)
-    await store.finish(answer_id, "done", "stop")
+    await store.finish(answer_id, Outcome("done", "stop"))
     assert texts(await asyncio.wait_for(following, 5)) == ["a", "b"]
     await service.close()

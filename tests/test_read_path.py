@@ -15,7 +15,8 @@ def test_one_answer_runs_the_read_path_without_the_model_or_the_start_up() -> No
     script = load_file(SCRIPT)
     counts: dict[str, int] = script.read_path()
 
-    for module in ("server/chat.py", "server/streams.py", "sse.py", "answers.py", "store.py"):
+    read_path = ("server/chat.py", "server/streams.py", "sse.py", "answers.py", "stores/sqlite.py")
+    for module in read_path:
         assert module in counts, f"{module} is on the read path: {counts}"
     for module in ("model/__init__.py", "server/openai_api.py"):
         assert module not in counts, f"the built-in model is set aside: {counts}"

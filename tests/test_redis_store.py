@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -14,10 +15,16 @@ import redis.asyncio as aioredis
 
 from conftest import read_events, until
 from sse_lab.lab.launch import start_server
-from sse_lab.redis_store import EXPIRED, STORE_LOST, WORKER_LOST, RedisAnswerStore
 from sse_lab.services.process import free_port
 from sse_lab.services.redis import RedisServer, start_redis
-from sse_lab.store import STORE_ERROR, Progress, StoreUnavailable
+from sse_lab.stores.base import STORE_ERROR, Outcome, Progress, StoreUnavailable
+from sse_lab.stores.redis import (
+    ENDED_CHANNEL,
+    EXPIRED,
+    STORE_LOST,
+    WORKER_LOST,
+    RedisAnswerStore,
+)
 
 
 @pytest.fixture
@@ -43,13 +50,13 @@ async def test_another_process_reads_and_tails_the_answer_by_its_seqs(
     reader.watch(answer.id, 0, news.append)
     assert await until(lambda: told(news) == [(1, "Hel"), (2, "lo")])
     await writer.append(answer.id, 3, ["!"])
-    await writer.finish(answer.id, "done", "stop")
+    await writer.finish(answer.id, Outcome("done", "stop"))
     assert await until(lambda: news[-1].status == "done")
     assert told(news) == [(1, "Hel"), (2, "lo"), (3, "!")]
     assert (await reader.read(answer.id, 2)).deltas == [(3, "!")]
 
     async with aioredis.Redis.from_url(redis_server.url, decode_responses=True) as raw:
-        entries = await raw.xrange(f"sse_lab:deltas:{answer.id}")
+        entries = await raw.xrange(f"sse_lab:answer:{{{answer.id}}}:deltas")
     assert [entry_id for entry_id, _ in entries] == ["0-1", "0-2", "0-3", "0-4"]  # seq = id
     assert entries[-1][1] == {"end": "done", "finish_reason": "stop"}
 
@@ -59,15 +66,51 @@ async def test_an_end_from_another_process_stops_the_generating_one(
 ) -> None:
     writer, stopper = two
     stopped: list[str] = []
-    writer.on_ended_elsewhere(stopped.append)
+    writer.on_ended(stopped.append)
     answer = await writer.create("alice", "q")
     await writer.append(answer.id, 1, ["a"])
-    assert await stopper.finish(answer.id, "done", "stopped")
+    assert await stopper.finish(answer.id, Outcome("done", "stopped"))
     assert await until(lambda: stopped == [answer.id])
     with pytest.raises(ValueError, match="has ended"):
         await writer.append(answer.id, 2, ["b"])  # refused by Redis, whoever asks
-    assert not await writer.finish(answer.id, "done", "stop")  # the first end won
-    assert (await writer.get(answer.id)).finish_reason == "stopped"  # type: ignore[union-attr]
+    assert not await writer.finish(answer.id, Outcome("done", "stop"))  # the first end won
+    assert (await writer.get(answer.id)).outcome.finish_reason == "stopped"  # type: ignore[union-attr]
+
+
+async def test_a_lease_holds_its_writers_token_and_only_the_writer_releases_it(
+    two: list[RedisAnswerStore], redis_server: RedisServer
+) -> None:
+    writer, stopper = two
+    stopped, done = await writer.create("alice", "q"), await writer.create("bob", "q")
+    other = await stopper.create("carol", "q")
+    leases = [f"sse_lab:answer:{{{answer.id}}}:lease" for answer in (stopped, done, other)]
+    async with aioredis.Redis.from_url(redis_server.url, decode_responses=True) as raw:
+        tokens = [await raw.get(lease) for lease in leases]
+        assert tokens[0] == tokens[1] != tokens[2]  # one random token per process
+        assert all(len(token) == 32 for token in tokens)
+        await stopper.finish(stopped.id, Outcome("done", "stopped"))  # a stop from elsewhere
+        assert await raw.get(leases[0]) == tokens[0]  # left to lapse: not its lease
+        await writer.finish(done.id, Outcome("done", "stop"))
+        assert await raw.exists(leases[1]) == 0  # released by its owner
+
+
+async def test_the_ended_channel_carries_json_naming_the_answer(
+    two: list[RedisAnswerStore], redis_server: RedisServer
+) -> None:
+    writer, _ = two
+    answer = await writer.create("alice", "q")
+    async with aioredis.Redis.from_url(redis_server.url, decode_responses=True) as raw:
+        pubsub = raw.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(ENDED_CHANNEL)
+        await writer.finish(answer.id, Outcome("done", "stop"))
+        message = None
+        for _ in range(50):
+            message = await pubsub.get_message(timeout=0.1)
+            if message is not None:
+                break
+        await pubsub.aclose()
+    assert message is not None
+    assert json.loads(message["data"]) == {"id": answer.id, "stored": True}
 
 
 async def test_an_answer_whose_process_died_ends_with_an_error_after_its_deltas(
@@ -82,7 +125,7 @@ async def test_an_answer_whose_process_died_ends_with_an_error_after_its_deltas(
     assert await until(lambda: told(news) == [(1, "half")])
     await dying.close()  # its lease is no longer renewed, as after a kill -9
     assert await until(lambda: news[-1].status == "error", seconds=10)
-    assert (news[-1].error, told(news)) == (WORKER_LOST, [(1, "half")])
+    assert (news[-1].outcome.error, told(news)) == (WORKER_LOST, [(1, "half")])
 
 
 async def test_a_read_ends_an_orphaned_answer_that_nobody_watched(
@@ -95,7 +138,7 @@ async def test_a_read_ends_an_orphaned_answer_that_nobody_watched(
     reader, _ = two
     await asyncio.sleep(1.0)  # its lease (0.3 s) lapses
     progress = await reader.read(answer.id, 0)
-    assert (progress.deltas, progress.status, progress.error) == (
+    assert (progress.deltas, progress.status, progress.outcome.error) == (
         [(1, "half")],
         "error",
         WORKER_LOST,
@@ -108,9 +151,9 @@ async def test_answers_expire_after_the_retention_time(
     store = await RedisAnswerStore.connect(redis_server.url, retention=60)
     answer = await store.create("alice", "q")
     await store.append(answer.id, 1, ["a"])
-    await store.finish(answer.id, "done", "stop")
+    await store.finish(answer.id, Outcome("done", "stop"))
     async with aioredis.Redis.from_url(redis_server.url) as raw:
-        for key in (f"sse_lab:answer:{answer.id}", f"sse_lab:deltas:{answer.id}"):
+        for key in (f"sse_lab:answer:{{{answer.id}}}", f"sse_lab:answer:{{{answer.id}}}:deltas"):
             assert 55 < await raw.ttl(key) <= 60
     await store.close()
 
@@ -119,9 +162,9 @@ async def test_answers_expire_after_the_retention_time(
     news: list[Progress] = []
     watcher.watch(gone.id, 0, news.append)
     async with aioredis.Redis.from_url(redis_server.url) as raw:
-        await raw.delete(f"sse_lab:answer:{gone.id}")  # as its expiry would
+        await raw.delete(f"sse_lab:answer:{{{gone.id}}}")  # as its expiry would
     assert await until(lambda: bool(news), seconds=10)
-    assert (news[-1].status, news[-1].error) == ("error", EXPIRED)
+    assert (news[-1].status, news[-1].outcome.error) == ("error", EXPIRED)
 
 
 async def test_a_write_redis_refuses_ends_the_answer_as_an_error_its_readers_see(
@@ -140,21 +183,25 @@ async def test_a_write_redis_refuses_ends_the_answer_as_an_error_its_readers_see
         try:
             await writer.append(answer.id, 2, ["lost"])  # refused when it is sent
             with pytest.raises(StoreUnavailable, match="maxmemory"):
-                await writer.finish(answer.id, "done", "stop")
+                await writer.finish(answer.id, Outcome("done", "stop"))
             assert await until(lambda: here[-1].status == there[-1].status == "error")
         finally:
             await raw.config_set("maxmemory", "0")
     # Readers on every process are told one end, which the store does not hold (no seq)...
     for news in (here, there):
-        assert (news[-1].error, news[-1].kept, told(news)) == (STORE_LOST, False, [(1, "kept")])
+        assert (news[-1].outcome.error, news[-1].kept, told(news)) == (
+            STORE_LOST,
+            False,
+            [(1, "kept")],
+        )
     # ...and the writer, which kept the answer's lease, stores its end once Redis takes it:
     # every reader that reconnects, on any process, gets that one end, not a worker's death.
     await asyncio.sleep(1.0)  # the lease (0.6 s) would have lapsed had it not been renewed
     for store in (reader, writer):
         progress = await store.read(answer.id, 0)
         assert (progress.deltas, progress.status) == ([(1, "kept")], "error")
-        assert progress.error is not None and progress.error.startswith(STORE_ERROR)
-        assert "maxmemory" in progress.error
+        assert progress.outcome.error is not None and progress.outcome.error.startswith(STORE_ERROR)
+        assert "maxmemory" in progress.outcome.error
 
 
 async def test_an_unreachable_redis_is_named_in_one_sentence() -> None:
@@ -173,7 +220,7 @@ async def test_redis_going_away_is_told_and_its_return_serves_again() -> None:
         assert await until(lambda: told(news) == [(1, "acknowledged")])
         server.pause()
         assert await until(lambda: news[-1].status == "error")
-        assert news[-1].error == STORE_LOST
+        assert news[-1].outcome.error == STORE_LOST
         with pytest.raises(StoreUnavailable, match="unreachable"):
             await store.create("alice", "while it is away")
         server.resume()
@@ -182,7 +229,7 @@ async def test_redis_going_away_is_told_and_its_return_serves_again() -> None:
         later: list[Progress] = []
         store.watch(again.id, 0, later.append)
         await store.append(again.id, 1, ["back"])
-        await store.finish(again.id, "done", "stop")
+        await store.finish(again.id, Outcome("done", "stop"))
         assert await until(lambda: bool(later) and later[-1].status == "done", seconds=10)
         await store.close()
 
@@ -237,11 +284,11 @@ async def test_an_append_retried_after_its_reply_was_lost_stores_nothing_twice(
         answer = await store.create("alice", "q")
         await store.append(answer.id, 1, ["Hel", "lo"])  # sent, run, its reply lost: sent again
         await store.append(answer.id, 3, ["!"])
-        assert await store.finish(answer.id, "done", "stop")
+        assert await store.finish(answer.id, Outcome("done", "stop"))
         assert proxy.lost == 1
         progress = await store.read(answer.id, 0)
         assert progress.deltas == [(1, "Hel"), (2, "lo"), (3, "!")]
-        assert (progress.status, progress.error) == ("done", None)  # no false error end
+        assert (progress.status, progress.outcome.error) == ("done", None)  # no false error end
     finally:
         await store.close()
         await proxy.close()
@@ -255,13 +302,13 @@ async def test_a_delta_stream_deleted_by_hand_leaves_no_hole_and_no_end_below_a_
     await writer.append(answer.id, 1, ["a", "b"])
     await writer.read(answer.id, 0)  # sent
     async with aioredis.Redis.from_url(redis_server.url) as raw:
-        await raw.delete(f"sse_lab:deltas:{answer.id}")  # an operator's DEL
+        await raw.delete(f"sse_lab:answer:{{{answer.id}}}:deltas")  # an operator's DEL
     await writer.append(answer.id, 3, ["c"])  # refused: deltas 1 and 2 are gone
-    await writer.finish(answer.id, "done", "stop")
+    await writer.finish(answer.id, Outcome("done", "stop"))
     progress = await reader.read(answer.id, 0)
     assert progress.deltas == []  # nothing past the hole
     assert (progress.status, progress.last_seq) == ("error", 0)  # the end's seq: 1
-    assert progress.error is not None and progress.error.startswith(STORE_ERROR)
+    assert progress.outcome.error is not None and progress.outcome.error.startswith(STORE_ERROR)
 
 
 async def test_a_finished_answer_is_read_from_a_redis_out_of_memory() -> None:

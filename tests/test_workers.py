@@ -26,10 +26,10 @@ import redis.asyncio as aioredis
 from conftest import read_events, until
 from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
-from sse_lab.redis_store import STORE_LOST, WORKER_LOST
 from sse_lab.services.process import free_port
 from sse_lab.services.redis import RedisServer, start_redis
 from sse_lab.sse import EventStreamParser, ServerSentEvent
+from sse_lab.stores.redis import STORE_LOST, WORKER_LOST
 
 TOKEN = "tok_workers_0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

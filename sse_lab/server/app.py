@@ -12,7 +12,6 @@ from aiohttp import WSCloseCode, web
 
 from sse_lab.answers import AnswerService, Limits
 from sse_lab.config import Settings, check_store
-from sse_lab.redis_store import RedisAnswerStore
 from sse_lab.server import chat, demo, errors, openai_api, page, request_log, ws
 from sse_lab.server.protocol import Guard, GuardedRunner, open_file_limit
 from sse_lab.server.state import (
@@ -23,7 +22,9 @@ from sse_lab.server.state import (
     REQUEST_LOG,
     SETTINGS,
 )
-from sse_lab.store import AnswerStore, SQLiteAnswerStore
+from sse_lab.stores.base import AnswerStore
+from sse_lab.stores.redis import RedisAnswerStore
+from sse_lab.stores.sqlite import SQLiteAnswerStore
 
 log = logging.getLogger("sse_lab.server")
 

@@ -17,7 +17,7 @@ from sse_lab.server.bodies import BadJSON, json_response, read_json
 from sse_lab.server.errors import error_response, shown
 from sse_lab.server.state import ANSWERS, SETTINGS
 from sse_lab.server.streams import batch_bytes, event_stream, parse_last_event_id, stream_head
-from sse_lab.store import Progress
+from sse_lab.stores.base import Progress
 
 routes = web.RouteTableDef()
 

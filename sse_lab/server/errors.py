@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from sse_lab.server.bodies import json_response
-from sse_lab.store import StoreUnavailable
+from sse_lab.stores.base import StoreUnavailable
 
 log = logging.getLogger("sse_lab.server")
 

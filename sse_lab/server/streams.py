@@ -13,7 +13,7 @@ from sse_lab.server.aiohttp_private import close_if_quiet
 from sse_lab.server.bodies import to_json
 from sse_lab.server.state import OPEN_STREAMS, SETTINGS
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
-from sse_lab.store import MAX_SEQ
+from sse_lab.stores.base import MAX_SEQ
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -109,13 +109,15 @@ def answer_event(item: Delta | End) -> bytes:
     (an end the store does not hold has no `id`: the client's last id stays the last delta's)."""
     if isinstance(item, Delta):
         return ServerSentEvent(data=to_json({"delta": item.text}), id=str(item.seq)).encode()
-    if item.status == "error":
+    if item.outcome.status == "error":
         seq = str(item.seq) if item.kept else None
         return ServerSentEvent(
-            data=to_json({"message": item.error}), event="error", id=seq
+            data=to_json({"message": item.outcome.error}), event="error", id=seq
         ).encode()
     return ServerSentEvent(
-        data=to_json({"finish_reason": item.finish_reason}), event="done", id=str(item.seq)
+        data=to_json({"finish_reason": item.outcome.finish_reason}),
+        event="done",
+        id=str(item.seq),
     ).encode()
 
 

@@ -19,7 +19,7 @@ from sse_lab.server.auth import require_user
 from sse_lab.server.bodies import BadJSON, parse_json, to_json
 from sse_lab.server.errors import error_response, shown
 from sse_lab.server.state import ANSWERS, OPEN_SOCKETS, SETTINGS
-from sse_lab.store import MAX_SEQ, StoreUnavailable
+from sse_lab.stores.base import MAX_SEQ, StoreUnavailable
 
 log = logging.getLogger("sse_lab.server")
 routes = web.RouteTableDef()
@@ -178,6 +178,6 @@ def answer_message(answer_id: str, item: Delta | End) -> dict[str, Any]:
     """An answer's piece as a WebSocket message: deltas, then `done` or `error` with its id."""
     if isinstance(item, Delta):
         return {"type": "delta", "seq": item.seq, "text": item.text}
-    if item.status == "error":
-        return {"type": "error", "id": answer_id, "message": item.error}
-    return {"type": "done", "id": answer_id, "finish_reason": item.finish_reason}
+    if item.outcome.status == "error":
+        return {"type": "error", "id": answer_id, "message": item.outcome.error}
+    return {"type": "done", "id": answer_id, "finish_reason": item.outcome.finish_reason}

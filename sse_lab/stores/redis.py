@@ -1,11 +1,14 @@
 """Answers in Redis, shared by every server process that uses the same Redis (`--store redis://`).
 
-Each answer is a hash (`sse_lab:answer:ID`: owner, prompt, status, finish reason, error) and
-a stream of its deltas (`sse_lab:deltas:ID`). Delta number n is the stream entry `0-n`, so a
+Each answer is a hash (`sse_lab:answer:{ID}`: owner, prompt, status, finish reason, error),
+a stream of its deltas (`sse_lab:answer:{ID}:deltas`) and the lease of the process writing it
+(`sse_lab:answer:{ID}:lease`); the `{ID}` hash tag puts all three in one slot of a Redis
+Cluster, so one script may touch them together. Delta number n is the stream entry `0-n`, so a
 reader's seq is the entry id, `XRANGE (0-after +` replays what it lacks and XADD refuses a
 delta stored twice. The end is written once, by a script that checks the hash is still
 running (the first end wins, whichever process ends it), and also goes into the stream as
-one last entry, so tailers on every process hear it like a delta.
+one last entry (`XADD ... 0-*`: Redis 7.0 or later, checked at connect), so tailers on every
+process hear it like a delta.
 
 Appends do not wait for Redis: those of one turn of the event loop, from every answer this
 process generates, go in one pipeline (as SQLite groups them in one commit); `read` and
@@ -14,9 +17,11 @@ process generates, go in one pipeline (as SQLite groups them in one commit); `re
 so its stream is read at once.
 
 Across processes:
-- stop: the end script publishes the answer's id; the process generating it cancels its
-  generation (and its next append would be refused anyway: the hash is no longer running).
-- a process killed mid-answer: its answers each hold a lease key it refreshes; a process
+- stop: the end script publishes `{"id": ID, "stored": true}` on ENDED_CHANNEL; the process
+  generating it cancels its generation (and its next append would be refused anyway: the
+  hash is no longer running).
+- a process killed mid-answer: its answers each hold a lease key whose value is the process's
+  random token, which only it renews (compare and set, in a script) and releases; a process
   with readers of an answer whose lease lapsed, or a `read` of it, ends it with an `error`
   after its stored deltas. With the defaults (3 s lease, checked each second) that is at
   most about 4 s after the death.
@@ -35,7 +40,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -49,17 +56,19 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sse_lab.burst_log import BurstLog
 from sse_lab.config import redacted
-from sse_lab.store import (
-    STORE_ERROR,
+from sse_lab.stores.base import (
+    RUNNING,
     Answer,
+    AnswerEnded,
+    Outcome,
     Progress,
-    Status,
     StoreUnavailable,
     Watcher,
+    Writes,
     new_answer_id,
 )
 
-log = logging.getLogger("sse_lab.redis_store")
+log = logging.getLogger("sse_lab.stores.redis")
 T = TypeVar("T")
 
 RETENTION = 7 * 24 * 3600.0  # seconds an answer is kept
@@ -72,55 +81,76 @@ TIMEOUT = 2.0
 WORKER_LOST = "the server process writing this answer stopped"
 STORE_LOST = "the server cannot use the answer store right now; reconnect to resume"
 EXPIRED = "this answer has expired"
-ENDED_CHANNEL = "sse_lab:ended"  # answer ids, once ended (or `!id`: an end not stored yet)
+# JSON messages {"id": answer id, "stored": false for an end Redis refused to store yet}.
+ENDED_CHANNEL = "sse_lab:ended"
 
 _DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
-# KEYS: hash, stream. ARGV: seq, retention ms, texts... Refused (0) once the answer ended,
-# and (-1) if a delta before `seq` is missing: a stored answer never has a gap. Deltas the
-# stream has already are skipped: a retried append (its reply lost on a broken connection,
-# after Redis had run it) stores nothing twice and is no error.
+# Append deltas `seq`, `seq` + 1, ... Refused (0) once the answer ended, and (-1) if a delta
+# before `seq` is missing: a stored answer never has a gap. Deltas the stream has already are
+# skipped: a retried append (its reply lost on a broken connection, after Redis had run it)
+# stores nothing twice and is no error.
 _APPEND = """
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
-local seq = tonumber(ARGV[1])
-local stored = redis.call('XLEN', KEYS[2])
+local answer, deltas = KEYS[1], KEYS[2]
+local seq, retention_ms = tonumber(ARGV[1]), ARGV[2]  -- ARGV[3], ... are the texts
+if redis.call('HGET', answer, 'status') ~= 'running' then return 0 end
+local stored = redis.call('XLEN', deltas)
 if seq > stored + 1 then return -1 end
 for i = 3, #ARGV do
-  if seq + i - 3 > stored then
-    redis.call('XADD', KEYS[2], '0-' .. (seq + i - 3), 't', ARGV[i])
-  end
+  local n = seq + i - 3
+  if n > stored then redis.call('XADD', deltas, '0-' .. n, 't', ARGV[i]) end
 end
-if seq == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+if seq == 1 then redis.call('PEXPIRE', deltas, retention_ms) end
 return 1
 """
 
-# KEYS: hash, stream, lease. ARGV: status, finish reason, error, retention ms, '1' to end it
-# only if its lease lapsed, channel, id. 1 if this call ended the answer, 0 if it had ended.
+# End a running answer: 1 if this call ended it, 0 if it had ended (or, with `if_lapsed`
+# '1', if its lease is still held). The end goes into the hash and, as one last entry, into
+# the stream; the lease is released if `token` holds it; ENDED_CHANNEL hears `message`.
 _FINISH = """
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
-if ARGV[5] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-local entry = {'end', ARGV[1]}
-redis.call('HSET', KEYS[1], 'status', ARGV[1])
-if ARGV[2] ~= '' then
-  redis.call('HSET', KEYS[1], 'finish_reason', ARGV[2])
-  table.insert(entry, 'finish_reason'); table.insert(entry, ARGV[2])
+local answer, deltas, lease = KEYS[1], KEYS[2], KEYS[3]
+local status, finish_reason, error = ARGV[1], ARGV[2], ARGV[3]
+local retention_ms, if_lapsed, token = ARGV[4], ARGV[5], ARGV[6]
+local channel, message = ARGV[7], ARGV[8]
+if redis.call('HGET', answer, 'status') ~= 'running' then return 0 end
+if if_lapsed == '1' and redis.call('EXISTS', lease) == 1 then return 0 end
+local entry = {'end', status}
+redis.call('HSET', answer, 'status', status)
+if finish_reason ~= '' then
+  redis.call('HSET', answer, 'finish_reason', finish_reason)
+  table.insert(entry, 'finish_reason'); table.insert(entry, finish_reason)
 end
-if ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[1], 'error', ARGV[3])
-  table.insert(entry, 'error'); table.insert(entry, ARGV[3])
+if error ~= '' then
+  redis.call('HSET', answer, 'error', error)
+  table.insert(entry, 'error'); table.insert(entry, error)
 end
-redis.call('XADD', KEYS[2], '0-*', unpack(entry))
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-redis.call('DEL', KEYS[3])
-redis.call('PUBLISH', ARGV[6], ARGV[7])
+redis.call('XADD', deltas, '0-*', unpack(entry))
+redis.call('PEXPIRE', answer, retention_ms)
+redis.call('PEXPIRE', deltas, retention_ms)
+if redis.call('GET', lease) == token then redis.call('DEL', lease) end
+redis.call('PUBLISH', channel, message)
 return 1
 """
 
+# Renew a lease for `ms` milliseconds if `token` holds it: 1, else 0 (it lapsed, and the
+# answer may have been ended as its writer's death).
+_RENEW = """
+local lease = KEYS[1]
+local token, ms = ARGV[1], ARGV[2]
+if redis.call('GET', lease) ~= token then return 0 end
+return redis.call('PEXPIRE', lease, ms)
+"""
 
-def _keys(answer_id: str) -> tuple[str, str, str]:
-    """The answer's hash, its stream of deltas, and the lease of the process writing it."""
-    return tuple(f"sse_lab:{kind}:{answer_id}" for kind in ("answer", "deltas", "lease"))  # type: ignore[return-value]
+
+def _keys(answer_id: str) -> list[str]:
+    """The answer's hash, its stream of deltas, and the lease of the process writing it: one
+    hash tag, so one slot of a Redis Cluster."""
+    answer = f"sse_lab:answer:{{{answer_id}}}"
+    return [answer, f"{answer}:deltas", f"{answer}:lease"]
+
+
+def _ended_message(answer_id: str, stored: bool) -> str:
+    return json.dumps({"id": answer_id, "stored": stored})
 
 
 def _seq(entry_id: str) -> int:
@@ -134,10 +164,9 @@ def _progress(entries: list[tuple[str, dict[str, str]]], last_seq: int) -> Progr
     if deltas:
         last_seq = max(last_seq, deltas[-1][0])
     if entries and "end" in (end := entries[-1][1]):
-        status: Any = end["end"]
-        last_seq = _seq(entries[-1][0]) - 1
-        return Progress(deltas, last_seq, status, end.get("finish_reason"), end.get("error"))
-    return Progress(deltas, last_seq, "running", None, None)
+        outcome = Outcome(end["end"], end.get("finish_reason"), end.get("error"))  # type: ignore[arg-type]
+        return Progress(deltas, _seq(entries[-1][0]) - 1, outcome)
+    return Progress(deltas, last_seq)
 
 
 class _Watching:
@@ -186,20 +215,21 @@ class RedisAnswerStore:
         )
         self._append = self._redis.register_script(_APPEND)
         self._finish = self._redis.register_script(_FINISH)
+        self._renew = self._redis.register_script(_RENEW)
+        self._token = secrets.token_hex(16)  # this process's leases hold it
         self._retention_ms = int(retention * 1000)
         self._lease = lease
         self._watching: dict[str, list[_Watching]] = {}
-        self._own: dict[str, int] = {}  # answers generated here -> deltas appended so far
+        self._writes = Writes()  # the answers generated here
         self._pending: list[tuple[str, int, Sequence[str]]] = []  # appends not yet sent
         self._writing: asyncio.Task[None] | None = None  # sending them
         self._queued: asyncio.Future[None] | None = None  # done once `_pending` is sent
         self._sending: asyncio.Future[None] | None = None  # done once the batch in flight is
-        self._failed: dict[str, Exception] = {}  # answers whose appends Redis refused
         # Ends of answers generated here that Redis refused -> the end script's ARGV (None
         # while the first try is on its way); their leases are renewed until Redis has them.
         self._ending: dict[str, list[Any] | None] = {}
         self._troubles = BurstLog(log, verb="failed")  # one line per burst, not per retry
-        self._ended_elsewhere: list[Callable[[str], None]] = []
+        self._ended: list[Callable[[str], None]] = []
         self._changed = asyncio.Event()  # the watched set changed: XREAD again
         self._tail_id: int | None = None  # CLIENT ID of the tailing connection
         self._blocked = False  # the tailing loop is waiting in XREAD BLOCK
@@ -213,12 +243,15 @@ class RedisAnswerStore:
         if it does not."""
         store = cls(url, **options)
         try:
-            await store._redis.ping()
+            version = (await store._redis.info("server"))["redis_version"]
         except _DOWN as exc:
             await store._close_clients()
             raise StoreUnavailable(
                 redacted(f"cannot reach the answer store at {url}: {exc}")
             ) from None
+        if int(version.split(".")[0]) < 7:  # XADD ... 0-* came in 7.0
+            await store._close_clients()
+            raise StoreUnavailable(f"the answer store needs Redis 7.0 or later, not {version}")
         store._tasks = [
             asyncio.create_task(store._tail_loop(), name="redis tail"),
             asyncio.create_task(store._hear_ends(), name="redis ends"),
@@ -237,39 +270,27 @@ class RedisAnswerStore:
             raise StoreUnavailable(redacted(f"the answer store refused: {exc}")) from exc
 
     async def create(self, owner: str, prompt: str) -> Answer:
-        answer = Answer(new_answer_id(), owner, prompt, "running", None, None, time.time())
+        answer = Answer(new_answer_id(), owner, prompt, RUNNING, time.time())
         row, _, lease = _keys(answer.id)
         fields: dict[Any, Any] = {"owner": owner, "prompt": prompt, "status": "running"}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(row, mapping={**fields, "created_at": repr(answer.created_at)})
             pipe.pexpire(row, self._retention_ms)
-            pipe.set(lease, "1", px=int(self._lease * 1000))
+            pipe.set(lease, self._token, px=int(self._lease * 1000))
             await self._call(pipe.execute())
-        self._own[answer.id] = 0
+        self._writes.begin(answer.id)
         return answer
 
     async def get(self, answer_id: str) -> Answer | None:
         row: Any = await self._call(self._redis.hgetall(_keys(answer_id)[0]))
         if not row:
             return None
-        status: Any = row["status"]
-        created_at = float(row["created_at"])
-        error, reason = row.get("error"), row.get("finish_reason")
-        return Answer(answer_id, row["owner"], row["prompt"], status, reason, error, created_at)
+        outcome = Outcome(row["status"], row.get("finish_reason"), row.get("error"))
+        return Answer(answer_id, row["owner"], row["prompt"], outcome, float(row["created_at"]))
 
     async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
         """Queue the deltas for the next write; see `_write`."""
-        if answer_id in self._failed:
-            raise self._failed[answer_id]
-        appended = self._own.get(answer_id)
-        if appended is None:
-            raise ValueError(f"{answer_id} has ended, or another process writes it")
-        if seq != appended + 1:
-            raise ValueError(f"delta {seq} of {answer_id} is out of order")
-        for text in texts:
-            if not text.isascii():
-                text.encode()  # a lone surrogate: refused here, as the SQLite store does
-        self._own[answer_id] = appended + len(texts)
+        self._writes.check(answer_id, seq, texts)
         if not self._pending:
             self._queued = asyncio.get_running_loop().create_future()
         self._pending.append((answer_id, seq, texts))
@@ -283,28 +304,25 @@ class RedisAnswerStore:
         appends of it queued meanwhile are dropped, so that its stored deltas have no gap."""
         try:
             while self._pending:
-                batch = [append for append in self._pending if append[0] not in self._failed]
+                batch = [a for a in self._pending if not self._writes.failed(a[0])]
                 self._pending = []
                 self._sending, self._queued = self._queued, None
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for answer_id, seq, texts in batch:
-                        keys = list(_keys(answer_id)[:2])
                         args: list[Any] = [seq, self._retention_ms, *texts]
-                        await self._append(keys=keys, args=args, client=pipe)  # queued
+                        await self._append(_keys(answer_id)[:2], args, client=pipe)  # queued
                     try:
                         results = await self._call(pipe.execute(raise_on_error=False))
                     except StoreUnavailable as exc:
                         results = [exc] * len(batch)
                 for (answer_id, seq, _), result in zip(batch, results, strict=True):
-                    if answer_id in self._failed:
-                        continue  # its first failure says why
                     if isinstance(result, Exception):
-                        self._failed[answer_id] = StoreUnavailable(redacted(str(result)))
+                        self._writes.refused(answer_id, StoreUnavailable(redacted(str(result))))
                     elif result == -1:  # an earlier delta is missing (its stream was deleted?)
                         missing = f"delta {seq} of {answer_id} would follow a delta not stored"
-                        self._failed[answer_id] = StoreUnavailable(missing)
+                        self._writes.refused(answer_id, StoreUnavailable(missing))
                     elif not result:  # ended by another process meanwhile
-                        self._failed[answer_id] = ValueError(f"{answer_id} has ended")
+                        self._writes.refused(answer_id, AnswerEnded(f"{answer_id} has ended"))
                 if self._sending is not None:
                     self._sending.set_result(None)
         finally:
@@ -314,40 +332,33 @@ class RedisAnswerStore:
                     waiting.set_result(None)
             self._sending = self._queued = None
 
-    async def finish(
-        self, answer_id: str, status: Status, finish_reason: str | None, error: str | None = None
-    ) -> bool:
-        return await self._end(answer_id, status, finish_reason, error, lapsed_only=False)
+    async def finish(self, answer_id: str, outcome: Outcome) -> bool:
+        return await self._end(answer_id, outcome, lapsed_only=False)
 
-    async def _end(
-        self,
-        answer_id: str,
-        status: Status,
-        finish_reason: str | None,
-        error: str | None,
-        lapsed_only: bool,
-    ) -> bool:
+    async def _end(self, answer_id: str, outcome: Outcome, lapsed_only: bool) -> bool:
         """The end script. If Redis refuses it, the readers of this process and (if Redis
         still passes messages) every other's are told STORE_LOST, an end not stored; the
         generating process keeps the answer's lease and stores its end once Redis takes it
         (`_keep_leases`), so every reader that reconnects gets that one end."""
-        if not lapsed_only:
+        written_here = not lapsed_only and answer_id in self._writes
+        if written_here:
             await self._sent()  # its deltas come before its end
-            failure = self._failed.pop(answer_id, None)
-            if isinstance(failure, StoreUnavailable):
-                status, finish_reason, error = "error", None, f"{STORE_ERROR}: {failure}"
-        args: list[Any] = [status, finish_reason or "", error or "", self._retention_ms]
-        args += ["1" if lapsed_only else "0", ENDED_CHANNEL, answer_id]
-        if not lapsed_only and self._own.pop(answer_id, None) is not None:
+            outcome = self._writes.end(answer_id, outcome)
             self._ending[answer_id] = None
+        args: list[Any] = [outcome.status, outcome.finish_reason or "", outcome.error or ""]
+        args += [self._retention_ms, "1" if lapsed_only else "0", self._token]
+        args += [ENDED_CHANNEL, _ended_message(answer_id, stored=True)]
+        if written_here:
+            self._tell_ended(answer_id)
         try:
-            ended = bool(await self._call(self._finish(keys=list(_keys(answer_id)), args=args)))
+            ended = bool(await self._call(self._finish(_keys(answer_id), args)))
         except StoreUnavailable:
             if answer_id in self._ending:
                 self._ending[answer_id] = args
             self._tell_end(answer_id, STORE_LOST)
             with contextlib.suppress(RedisError, OSError):
-                await self._redis.publish(ENDED_CHANNEL, f"!{answer_id}")
+                message = _ended_message(answer_id, stored=False)
+                await self._redis.publish(ENDED_CHANNEL, message)
             raise
         self._ending.pop(answer_id, None)
         return ended
@@ -360,11 +371,11 @@ class RedisAnswerStore:
             await asyncio.shield(waiting)
 
     async def read(self, answer_id: str, after: int) -> Progress:
-        if answer_id in self._own:
+        if answer_id in self._writes:
             await self._sent()  # a reader sees what was appended before it asked
         progress, lease_held = await self._read(answer_id, after)
-        if progress.status == "running" and not lease_held and not self._writes(answer_id):
-            await self._end(answer_id, "error", None, WORKER_LOST, lapsed_only=True)
+        if progress.status == "running" and not lease_held and not self._writes_or_ends(answer_id):
+            await self._end(answer_id, Outcome("error", None, WORKER_LOST), lapsed_only=True)
             progress, _ = await self._read(answer_id, after)
         return progress
 
@@ -387,12 +398,12 @@ class RedisAnswerStore:
         known = _progress(last, 0).last_seq if last else 0  # the deltas stored when it ran
         progress = _progress(entries, known)
         if progress.status == "running" and status != "running":  # the reader had the end
-            progress = Progress(progress.deltas, progress.last_seq, status, reason, error)
+            progress = Progress(progress.deltas, progress.last_seq, Outcome(status, reason, error))
         return progress, bool(lease_held)
 
-    def _writes(self, answer_id: str) -> bool:
+    def _writes_or_ends(self, answer_id: str) -> bool:
         """Whether this process generates the answer, or has its end to store."""
-        return answer_id in self._own or answer_id in self._ending
+        return answer_id in self._writes or answer_id in self._ending
 
     def watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
         """The answer's news after `after`, from this process's tailing loop: what is stored
@@ -412,10 +423,12 @@ class RedisAnswerStore:
 
         return unwatch
 
-    def on_ended_elsewhere(self, listener: Callable[[str], None]) -> None:
-        """Call `listener(answer_id)` when an answer this process generates is ended by
-        another process (a stop sent to another worker)."""
-        self._ended_elsewhere.append(listener)
+    def on_ended(self, listener: Callable[[str], None]) -> None:
+        self._ended.append(listener)
+
+    def _tell_ended(self, answer_id: str) -> None:
+        for listener in self._ended:
+            listener(answer_id)
 
     def _rewatch(self) -> None:
         """Make the tailing loop issue its XREAD again, with the new set of streams."""
@@ -457,9 +470,10 @@ class RedisAnswerStore:
         """One XREAD: block until news for any watched answer (or a new watcher, or a second),
         then tell each watcher what it lacks of it."""
         self._changed.clear()
+        answers = {_keys(answer_id)[1]: answer_id for answer_id in self._watching}
         streams: dict[Any, Any] = {
-            _keys(answer_id)[1]: f"0-{min(w.seq for w in watchers)}"
-            for answer_id, watchers in self._watching.items()
+            stream: f"0-{min(w.seq for w in self._watching[answer_id])}"
+            for stream, answer_id in answers.items()
         }
         if not streams:
             with contextlib.suppress(TimeoutError):
@@ -472,7 +486,7 @@ class RedisAnswerStore:
             self._blocked = False
             self._waking = None  # a watcher from now on needs a wake-up of its own
         for stream, entries in news or ():
-            answer_id = stream.rpartition(":")[2]
+            answer_id = answers[stream]
             read_from = _seq(streams[stream])
             for watching in list(self._watching.get(answer_id, ())):
                 if watching.seq < read_from:
@@ -499,13 +513,13 @@ class RedisAnswerStore:
         """Tell this process's watchers of the answer an error end that is not stored (not
         `kept`: it has no seq, and a reader that reconnects gets what the store has)."""
         for watching in list(self._watching.get(answer_id, ())):
-            unkept = Progress([], watching.seq, "error", None, error, kept=False)
+            unkept = Progress([], watching.seq, Outcome("error", None, error), kept=False)
             self._tell(answer_id, watching, unkept)
 
     async def _check_leases(self) -> None:
         """End the watched answers whose generating process stopped renewing their lease, and
         tell the watchers of answers that expired."""
-        watched = [a for a in self._watching if not self._writes(a)]
+        watched = [a for a in self._watching if not self._writes_or_ends(a)]
         if not watched:
             return
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -518,7 +532,7 @@ class RedisAnswerStore:
             if status is None:
                 self._tell_end(answer_id, EXPIRED)
             elif status == "running" and not lease_held:
-                await self._end(answer_id, "error", None, WORKER_LOST, lapsed_only=True)
+                await self._end(answer_id, Outcome("error", None, WORKER_LOST), lapsed_only=True)
 
     async def _keep_leases(self) -> None:
         """Three times per lease: store the ends Redis refused, and renew the lease of every
@@ -526,10 +540,11 @@ class RedisAnswerStore:
         while not self._closing:
             await asyncio.sleep(self._lease / 3)
             try:
-                if self._own or self._ending:
+                if written := [*self._writes.ids(), *self._ending]:
+                    args: list[Any] = [self._token, int(self._lease * 1000)]
                     async with self._redis.pipeline(transaction=False) as pipe:
-                        for answer_id in [*self._own, *self._ending]:
-                            pipe.pexpire(_keys(answer_id)[2], int(self._lease * 1000))
+                        for answer_id in written:
+                            await self._renew(_keys(answer_id)[2:], args, client=pipe)
                         await pipe.execute()
                 await self._store_ends()
             except (RedisError, OSError, StoreUnavailable) as exc:
@@ -539,7 +554,7 @@ class RedisAnswerStore:
         """Store the ends Redis refused, in the order they came."""
         for answer_id, args in list(self._ending.items()):
             if args is not None:
-                await self._call(self._finish(keys=list(_keys(answer_id)), args=args))
+                await self._call(self._finish(_keys(answer_id), args))
                 del self._ending[answer_id]
 
     async def _hear_ends(self) -> None:
@@ -564,13 +579,13 @@ class RedisAnswerStore:
                     await pubsub.aclose()
 
     def _heard(self, data: str) -> None:
-        if data.startswith("!"):  # an end Redis refused to store: the answer goes on there
-            self._tell_end(data[1:], STORE_LOST)
-            return
-        answer_id = data
-        if self._own.pop(answer_id, None) is not None:
-            for listener in self._ended_elsewhere:
-                listener(answer_id)
+        message = json.loads(data)
+        answer_id = message["id"]
+        if not message["stored"]:  # an end Redis refused to store: the answer goes on there
+            self._tell_end(answer_id, STORE_LOST)
+        elif answer_id in self._writes:  # ended by another process
+            self._writes.end(answer_id, RUNNING)  # its outcome is stored already: no use
+            self._tell_ended(answer_id)
 
     async def close(self) -> None:
         """Stop the store's tasks and close its connections; answers still running stay
