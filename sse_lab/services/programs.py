@@ -39,14 +39,14 @@ PROGRAMS = (
 )
 
 
-# Debian's Noto Sans CJK: Chinese in plot titles and legends (see sse_lab.lab.plots); macOS
-# and Windows come with a font of sse_lab.lab.plots.CJK_FONTS.
+# Debian's Noto Sans CJK: Chinese in plot titles and legends (see sse_lab.cjk_fonts); macOS
+# and Windows come with a font of sse_lab.cjk_fonts.CJK_FONTS.
 CJK_FONT_PACKAGE = "fonts-noto-cjk"
 
 
 def lacks_cjk_font() -> bool:
-    """Whether matplotlib finds none of the fonts that draw Chinese (lab.plots.CJK_FONTS)."""
-    from sse_lab.lab.plots import cjk_fonts  # matplotlib: imported only when asked
+    """Whether matplotlib finds none of the fonts that draw Chinese (cjk_fonts.CJK_FONTS)."""
+    from sse_lab.cjk_fonts import cjk_fonts  # matplotlib: imported only when asked
 
     return not cjk_fonts()
 
