@@ -2,12 +2,14 @@
 
 The browser's own EventSource sends a plain GET (no custom headers), reconnects by itself
 with Last-Event-ID and stops for good on 204; the chat page streams answers with it and with
-a fetch-based reader, and its Stop button stops the answer on the server.
+a fetch-based reader, and its Stop button stops the answer on the server. The page speaks
+Chinese to a browser that prefers it, or with `?lang=zh`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
+from sse_lab.server.page import STATIC_DIR
 from sse_lab.sse import EventStreamParser
 
 pytestmark = pytest.mark.browser
@@ -33,11 +36,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         yield server
 
 
-def open_chat(browser: Browser, lab: LabServer) -> Iterator[Page]:
-    context = browser.new_context()
+def open_chat(
+    browser: Browser, lab: LabServer, query: str = "", locale: str = "en-US"
+) -> Iterator[Page]:
+    """The chat page at `query` (`?lang=zh`), in a browser whose language is `locale`."""
+    context = browser.new_context(locale=locale)
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
-    page.goto(f"{lab.url}/#token={lab.tokens['alice']}")
+    page.goto(f"{lab.url}/{query}#token={lab.tokens['alice']}")
     yield page
     context.close()
 
@@ -272,3 +278,109 @@ def test_stop_ends_the_answer_early(slow_page: Page, client: str) -> None:
     full = "".join(answer_tokens(PROMPT))
     assert full.startswith(shown)
     assert len(shown) < len(full)
+
+
+def page_texts(page: Page) -> dict[str, str | None]:
+    """What a reader sees of the page's language: its `lang`, title, labels and status."""
+    texts: dict[str, str | None] = page.evaluate(
+        """() => ({
+            lang: document.documentElement.lang,
+            title: document.title,
+            seen: document.getElementById("seen-title").textContent,
+            send: document.getElementById("send").textContent,
+            stop: document.getElementById("stop").textContent,
+            status: document.getElementById("status").textContent,
+            prompt: document.getElementById("prompt").placeholder,
+        })"""
+    )
+    return texts
+
+
+CHINESE = {
+    "lang": "zh-CN",
+    "title": "SSE Lab · 聊天",
+    "seen": "服务器看到的请求",
+    "send": "发送",
+    "stop": "停止生成",
+    "status": "空闲",
+    "prompt": "用 Last-Event-ID 断线重连是怎么实现的？",
+}
+ENGLISH = {
+    "lang": "en",
+    "title": "SSE Lab · chat",
+    "seen": "What the server saw",
+    "send": "Send",
+    "stop": "Stop",
+    "status": "idle",
+    "prompt": PROMPT,
+}
+
+
+@pytest.mark.parametrize(
+    ("locale", "query", "texts"),
+    [
+        ("zh-CN", "", CHINESE),
+        ("zh-TW", "", CHINESE),
+        ("en-US", "", ENGLISH),
+        ("en-US", "?lang=zh", CHINESE),
+        ("zh-CN", "?lang=en", ENGLISH),
+    ],
+)
+def test_the_page_speaks_the_browsers_language_unless_its_url_says_lang(
+    browser: Browser, lab: LabServer, locale: str, query: str, texts: dict[str, str]
+) -> None:
+    for page in open_chat(browser, lab, query, locale):
+        expect(page.locator("#send")).not_to_be_empty()  # strings.js has run
+        assert page_texts(page) == texts
+
+
+@pytest.mark.parametrize("client", ["eventsource", "fetch"])
+def test_in_chinese_the_answer_still_streams(browser: Browser, lab: LabServer, client: str) -> None:
+    for page in open_chat(browser, lab, "?lang=zh"):
+        send(page, PROMPT, client)
+        samples = watch_answer(page)
+
+        assert samples[-1] == "".join(answer_tokens(PROMPT))
+        assert len({s for s in samples if s and s != samples[-1]}) >= 3
+        expect(page.locator("#status")).to_have_text("已完成 · finish_reason: stop")
+        expect(page.locator("#seen-request")).to_contain_text("GET /sse/")
+
+
+def test_every_english_text_of_the_page_has_a_chinese_twin(page: Page) -> None:
+    strings = page.evaluate("""async () => (await import("/static/strings.js")).STRINGS""")
+    english, chinese = strings.pop("en"), strings.pop("zh")
+    assert strings == {}  # no third language that the test does not know
+    assert english.keys() == chinese.keys()
+    assert all(text.strip() for text in [*english.values(), *chinese.values()])
+
+
+def test_the_pages_html_holds_no_text_of_its_own_every_text_has_a_key(page: Page) -> None:
+    parser = PageText()
+    parser.feed((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
+    english = page.evaluate("""async () => (await import("/static/strings.js")).STRINGS.en""")
+    assert parser.text.strip() == ""
+    assert parser.shown_attributes == []
+    assert parser.keys and parser.keys <= english.keys()
+
+
+class PageText(HTMLParser):
+    """What an HTML file shows by itself: its text, and attributes a reader sees (`alt`,
+    `title`, `placeholder`, `aria-label`); and the keys of strings.js it names."""
+
+    SHOWN = frozenset({"alt", "title", "placeholder", "aria-label"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = ""
+        self.shown_attributes: list[str] = []
+        self.keys: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in self.SHOWN:
+                self.shown_attributes.append(f"{tag} {name}={value}")
+            elif name in ("data-text", "data-placeholder") and value:
+                self.keys.add(value)
+
+    def handle_data(self, data: str) -> None:
+        self.text += data

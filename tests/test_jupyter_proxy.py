@@ -125,6 +125,18 @@ def test_the_page_opened_without_its_trailing_slash_works_and_stops(
     assert 0 < len(shown) < len("".join(answer_tokens(PROMPT)))
 
 
+@pytest.mark.browser
+def test_the_page_in_chinese_loads_its_strings_through_the_proxy(
+    logged_in: Page, jupyter: Jupyter, lab: LabServer
+) -> None:
+    # strings.js is one more module under the page's <base>: behind the proxy's prefix too.
+    open_chat(logged_in, f"{jupyter.proxied(lab)}?lang=zh", lab)
+    expect(logged_in.locator("#stop")).to_have_text("停止生成")
+    send(logged_in, PROMPT, "fetch")
+
+    expect(logged_in.locator("#status")).to_have_text("已完成 · finish_reason: stop")
+
+
 @pytest.mark.parametrize(
     ("prefix", "tag"),
     [

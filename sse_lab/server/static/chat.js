@@ -1,8 +1,10 @@
 // The chat page: POST the prompt to /new, then stream its answer from /sse/{id} with
 // the client chosen on the page, so the two can be compared side by side. Every request
 // goes under the page's base, so the page also works behind a proxy's path prefix.
+// Its texts come from strings.js, in English or Chinese: `t(key)`.
 
 import { errorMessage, fetchEventStream } from "./event-stream.js";
+import { t, translatePage } from "./strings.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("ask-form");
@@ -15,13 +17,16 @@ const answer = $("answer");
 
 let current = null; // the answer being streamed: { id, token }
 
+translatePage();
+
 // The fragment never leaves the browser: the link can carry a token, the server's logs cannot.
 tokenInput.value = new URLSearchParams(location.hash.slice(1)).get("token") ?? "";
 
 function setStatus(state, detail = "") {
   const busy = state === "connecting" || state === "streaming";
   statusLine.dataset.state = state;
-  statusLine.textContent = detail ? `${state} · ${detail}` : state;
+  const label = t(`status.${state}`);
+  statusLine.textContent = detail ? `${label} · ${detail}` : label;
   sendButton.disabled = busy;
   stopButton.disabled = !busy;
   answer.setAttribute("aria-busy", String(busy));
@@ -51,8 +56,8 @@ function eventSourceStream({ eventsource_url: url }, { onOpen, onEvent }) {
       // One name, two things: the server's `event: error` (a MessageEvent with data) and
       // the browser's connection error (a bare Event: no status, no body).
       if (event instanceof MessageEvent) finish(event);
-      else if (source.readyState === EventSource.CLOSED) reject(new Error("connection failed"));
-      else setStatus("connecting", "reconnecting");
+      else if (source.readyState === EventSource.CLOSED) reject(new Error(t("error.connection")));
+      else setStatus("connecting", t("status.reconnecting"));
     });
   });
 }
@@ -115,7 +120,7 @@ async function ask(prompt, token, client) {
   };
   const stream = client === "fetch" ? fetchStream : eventSourceStream;
   await stream({ ...created, token }, { onOpen, onEvent });
-  if (!ended) setStatus("error", "the stream ended before its done event");
+  if (!ended) setStatus("error", t("error.no-done"));
 }
 
 form.addEventListener("submit", (event) => {
