@@ -76,7 +76,8 @@ _CHINESE = _load("topics.zh.toml", _chinese_pattern)
 
 
 def tokenize(text: str) -> list[str]:
-    """Split text into word pieces whose join is exactly `text`, as a model would stream it."""
+    """Split text into word pieces whose join is exactly `text`, as a model would stream it;
+    a run of CJK characters goes in pieces of one to three characters."""
     tokens: list[str] = []
     done = 0
     for run in _HAN_RUN.finditer(text):
