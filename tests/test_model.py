@@ -5,17 +5,23 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import re
 import tomllib
 from pathlib import Path
 
+import aiohttp
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import sse_lab.model
+from sse_lab.lab.launch import LabServer
 from sse_lab.model import answer_tokens, tokenize
+from sse_lab.sse import EventStreamParser
 
 ROOT = Path(__file__).resolve().parent.parent
+MODEL = Path(sse_lab.model.__file__).parent
+HAN = re.compile("[\u4e00-\u9fff]")
 
 
 def answer(prompt: str) -> str:
@@ -113,10 +119,82 @@ def test_the_answer_to_a_prompt_is_pinned_token_for_token(prompt: str) -> None:
 
 
 def test_the_topics_are_data_that_the_package_ships() -> None:
-    topics = Path(sse_lab.model.__file__).parent / "topics.toml"
-    data = tomllib.loads(topics.read_text())
+    data = tomllib.loads((MODEL / "topics.toml").read_text())
     assert data["topic"][0]["name"] == "basics"
     assert all(topic["keywords"] and topic["text"] for topic in data["topic"])
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = pyproject["tool"]["setuptools"]["package-data"]["sse_lab"]
-    assert any(fnmatch.fnmatch("model/topics.toml", pattern) for pattern in patterns)
+    for name in ("model/topics.toml", "model/topics.zh.toml"):
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+
+
+# Chinese: a prompt with a CJK character gets the Chinese twin of each topic.
+ENGLISH_TOPICS = tomllib.loads((MODEL / "topics.toml").read_text())["topic"]
+CHINESE_TOPICS = tomllib.loads((MODEL / "topics.zh.toml").read_text(encoding="utf-8"))["topic"]
+CHINESE_TEXT = {topic["name"]: topic["text"] for topic in CHINESE_TOPICS}
+
+
+def test_every_topic_has_a_chinese_twin() -> None:
+    assert [t["name"] for t in CHINESE_TOPICS] == [t["name"] for t in ENGLISH_TOPICS]
+    assert all(topic["keywords"] and HAN.search(topic["text"]) for topic in CHINESE_TOPICS)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "topic"),
+    [
+        ("什么是SSE？", "basics"),
+        ("SSE是什么", "basics"),
+        ("事件流的格式是什么样的？", "format"),
+        ("断线重连怎么做", "reconnection"),
+        ("用三句话解释 Last-Event-ID", "reconnection"),
+        ("EventSource 能发 POST 吗？", "limits"),
+        ("把提示词放在查询字符串里可以吗？", "query-string"),
+        ("推荐一个 polyfill？", "polyfills"),
+        ("先 POST 再 SSE 的设计是怎样的？", "post-then-sse"),
+        ("SSE 和 WebSocket 有什么区别？", "websockets"),
+        ("为什么第七个标签页卡住了？", "http2"),
+        ("nginx 后面要加心跳吗？", "proxies"),
+        ("怎么停止正在生成的回答？", "stop"),
+        ("ChatGPT 是怎么流式输出的？", "openai"),
+    ],
+)
+def test_a_chinese_question_gets_its_topic_in_chinese(prompt: str, topic: str) -> None:
+    paragraphs = answer(prompt).split("\n\n")
+    assert CHINESE_TEXT[topic] in paragraphs
+    assert set(paragraphs) <= set(CHINESE_TEXT.values())
+
+
+def test_a_chinese_question_on_nothing_known_gets_the_chinese_refusal() -> None:
+    text = answer("今天天气怎么样？")
+    assert text.startswith("你问的是：“今天天气怎么样？”。这超出了我知道的范围。")
+    assert "Last-Event-ID" in text
+
+
+def test_a_latin_keyword_counts_only_as_a_whole_word_in_chinese() -> None:
+    assert answer("SSE是什么") == answer("什么是SSE？")
+    assert "超出了我知道的范围" in answer("ASSET是什么")
+
+
+def test_chinese_streams_one_to_three_characters_a_token() -> None:
+    tokens = answer_tokens("断线重连怎么做")
+    han = [token for token in tokens if HAN.search(token)]
+    assert {len(token) for token in han} == {1, 2, 3}
+    assert all(HAN.fullmatch(character) for token in han for character in token)
+    assert "".join(tokens) == CHINESE_TEXT["reconnection"]
+
+
+async def test_the_lab_streams_a_chinese_answer_as_utf8(
+    lab: LabServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(
+        f"{lab.url}/new", json={"prompt": "断线重连怎么做"}, headers=lab.auth_header()
+    ) as response:
+        stream_url = (await response.json())["stream_url"]
+    async with http.get(f"{lab.url}{stream_url}", headers=lab.auth_header()) as response:
+        body = await response.read()
+    events = EventStreamParser().feed(body)
+    deltas = [json.loads(e.data)["delta"] for e in events if e.event == "message"]
+    assert deltas == answer_tokens("断线重连怎么做")
+    assert "".join(deltas) == CHINESE_TEXT["reconnection"]
+    assert all(delta.encode() in body for delta in deltas)  # as UTF-8 bytes,
+    assert b"\\u" not in body  # never as \u escapes

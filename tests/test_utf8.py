@@ -1,9 +1,10 @@
 """Chinese and emoji travel as themselves on every route: UTF-8 bytes, never `\\u` escapes.
 
-The built-in model quotes a prompt it knows nothing about ("You asked: ..."), so a
-Chinese prompt puts Chinese through each stream. Each SSE body is read one byte at a
-time, so every character of three or four bytes arrives cut across reads, and the
-parser's incremental decoding has to put it back together.
+The built-in model answers a Chinese prompt in Chinese, and quotes one it knows nothing
+about ("你问的是：..."), emoji and all, so this prompt puts Chinese through each stream.
+Each SSE body is read one byte at a time, so every character of three or four bytes
+arrives cut across reads, and the parser's incremental decoding has to put it back
+together.
 """
 
 from __future__ import annotations
