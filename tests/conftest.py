@@ -9,6 +9,7 @@ import secrets
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -16,6 +17,7 @@ from types import ModuleType
 import aiohttp
 import httpx
 import pytest
+from aiohttp import web
 from playwright.sync_api import Browser, sync_playwright
 
 from sse_lab.lab.launch import LabServer, start_server
@@ -178,3 +180,16 @@ def jupyter() -> Iterator[Jupyter]:
         wait_until_ready(f"{server.url}/api/status?token={token}", service, "jupyter-server")
         assert "jupyter_server_proxy | extension was successfully loaded" in service.log_tail(200)
         yield server
+
+
+@asynccontextmanager
+async def serving_app(app: web.Application) -> AsyncIterator[str]:
+    """A small aiohttp app of a test on a free port of 127.0.0.1: its base URL, until the
+    block ends."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()

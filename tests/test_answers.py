@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from openai.types.chat import ChatCompletionChunk
 
-from conftest import read_events
+from conftest import read_events, serving_app
 from sse_lab.answers import chunk_texts
 from sse_lab.config import Upstream
 from sse_lab.lab.launch import start_server
@@ -37,13 +37,8 @@ async def model_sending(*writes: bytes) -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", completions)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-    finally:
-        await runner.cleanup()
+    async with serving_app(app) as url:
+        yield f"{url}/v1"
 
 
 def chunk(content: str | None = None, finish_reason: str | None = None) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from conftest import load_solution
+from conftest import load_solution, serving_app
 from sse_lab import EventSource, ServerSentEvent
 from sse_lab.lab.exercises.reconnection import (
     DROPPED_CONNECTIONS,
@@ -56,14 +56,8 @@ async def test_reconnect_ids_predicts_what_an_event_source_sends() -> None:
 
     app = web.Application()
     app.router.add_get("/", cut_streams)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        async with EventSource(f"http://127.0.0.1:{runner.addresses[0][1]}/") as source:
-            _ = [event async for event in source]
-    finally:
-        await runner.cleanup()
+    async with serving_app(app) as url, EventSource(f"{url}/") as source:
+        _ = [event async for event in source]
     sent = [attempt.last_event_id for attempt in source.attempts[1:]]
     assert sent == reconnect_ids(DROPPED_CONNECTIONS)
 

@@ -15,6 +15,7 @@ import openai
 import pytest
 from aiohttp import web
 
+from conftest import serving_app
 from sse_lab.config import Settings, Upstream
 from sse_lab.model import answer_tokens
 from sse_lab.server.openai_api import routes
@@ -41,13 +42,8 @@ async def serving(settings: Settings) -> AsyncIterator[Server]:
     app[SETTINGS] = settings
     app[MODEL_STREAMS] = set()
     app.add_routes(routes)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield Server(f"http://127.0.0.1:{runner.addresses[0][1]}", app)
-    finally:
-        await runner.cleanup()
+    async with serving_app(app) as url:
+        yield Server(url, app)
 
 
 @pytest.fixture
