@@ -17,7 +17,7 @@ JUPYTER_ARGS ?=
 # JupyterLab refuses to run as root (containers, CI) unless told it may.
 AS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: lab test lint lock bench system-programs hub-proxy clean
+.PHONY: lab test lint lock bench system-programs hub-proxy zh clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "SSE Lab needs Python 3.11 or newer")'
@@ -33,15 +33,25 @@ $(STAMP): $(LAB_STAMP) $(TEST_LOCK)
 	$(BIN)/python -m pip install --quiet -r $(TEST_LOCK)
 	touch $(STAMP)
 
-lab: $(LAB_STAMP) system-programs
+# The checks' Chinese messages, compiled to the .mo that gettext reads (built, never
+# committed: setup.py compiles them too, for `pip install .`).
+MESSAGES_PO := sse_lab/locale/zh/LC_MESSAGES/sse_lab.po
+MESSAGES_MO := $(MESSAGES_PO:.po=.mo)
+
+$(MESSAGES_MO): $(MESSAGES_PO) | $(LAB_STAMP)
+	$(BIN)/pybabel compile -i $(MESSAGES_PO) -o $(MESSAGES_MO)
+
+lab: $(LAB_STAMP) $(MESSAGES_MO) system-programs
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(AS_ROOT) $(JUPYTER_ARGS)
 
-# The tests, then every notebook under strict nbval at a learner's pace (LEARNER_PACE seconds
-# before each code cell), the notebooks side by side: sleeping costs no CPU.
+# The tests, then every notebook, English and Chinese (NN-*.zh.ipynb), under strict nbval at a
+# learner's pace (LEARNER_PACE seconds before each code cell), side by side: sleeping costs no
+# CPU. xdist hands out the notebooks longest first, so 8 processes run the 16 in about the
+# time of the two longest one after the other.
 LEARNER_PACE ?= 6
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-test: $(STAMP) system-programs hub-proxy lint
+test: $(STAMP) $(MESSAGES_MO) system-programs hub-proxy lint
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest $(NBVAL) --learner-pace $(LEARNER_PACE) -n 8 --dist loadfile notebooks
 
@@ -77,6 +87,18 @@ hub-proxy: system-programs
 $(HUB_PROXY): tests/hub/package.json tests/hub/package-lock.json
 	npm ci --prefix tests/hub --no-audit --no-fund --loglevel=error
 	touch $(HUB_PROXY)
+
+# The Chinese edition after a change to the English one (README.md, "The Chinese edition"):
+# the checks' messages extracted again into their catalogue, each notebook's catalogue
+# brought up to date (notebooks/locale/zh/), the Chinese notebooks built from them, and those
+# with code cells not yet run executed. Then translate what is new or fuzzy and run it again.
+TRANSLATE := $(BIN)/python -m sse_lab.lab.translate
+
+zh: $(LAB_STAMP)
+	$(TRANSLATE) messages
+	$(TRANSLATE) update
+	@$(MAKE) --no-print-directory $(MESSAGES_MO)
+	$(TRANSLATE) build --execute
 
 clean:
 	rm -rf $(VENV) build *.egg-info tests/hub/node_modules

@@ -20,6 +20,7 @@ import pytest
 from aiohttp import web
 from playwright.sync_api import Browser, sync_playwright
 
+from sse_lab.lab.i18n import language, use_language
 from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.services.chromium import CHROMIUM_ARGS, browser_missing, find_chromium
 from sse_lab.services.process import MissingProgram, ServiceProcess, start_process
@@ -80,6 +81,29 @@ def browser() -> Iterator[Browser]:
         chromium = playwright.chromium.launch(executable_path=str(executable), args=args)
         yield chromium
         chromium.close()
+
+
+@dataclass(frozen=True)
+class Said:
+    """What a check prints in the language of the test's run: `said("returned None", "返回了
+    None")` is the first in English, the second in Chinese."""
+
+    language: str
+
+    def __call__(self, english: str, chinese: str) -> str:
+        return chinese if self.language == "zh" else english
+
+
+@pytest.fixture(params=["en", "zh"])
+def said(request: pytest.FixtureRequest) -> Iterator[Said]:
+    """Runs the test once in each language the checks speak (`use_language`), English again
+    after it; `said(english, chinese)` is what to look for in this run's language."""
+    use_language(request.param)
+    assert language() == request.param, "the Chinese messages are not compiled: run `make test`"
+    try:
+        yield Said(request.param)
+    finally:
+        use_language("en")
 
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"

@@ -1,4 +1,7 @@
-"""Notebook 02's exercises: each solution passes its check, and the stubs and usual slips fail."""
+"""Notebook 02's exercises: each solution passes its check, and the stubs and usual slips fail.
+
+A test that takes `said` runs in English and in Chinese (tests/conftest.py): `said(english,
+chinese)` is what the check prints in that run's language."""
 
 from __future__ import annotations
 
@@ -15,21 +18,26 @@ from sse_lab.lab.exercises.reconnection import (
 )
 
 
-def test_the_prediction_solution_passes(capsys) -> None:
+def test_the_prediction_solution_passes(capsys, said) -> None:
     assert check_predict_reconnect_ids(
         load_solution("02_predict_reconnect_ids").predict_reconnect_ids
     )
-    assert capsys.readouterr().out.startswith("✅")
+    assert capsys.readouterr().out == said(
+        "✅ you read the streams as an EventSource does\n",
+        "✅ 你读这些流的方式和 EventSource 一样\n",
+    )
 
 
-def test_the_prediction_stub_fails_without_raising(capsys) -> None:
+def test_the_prediction_stub_fails_without_raising(capsys, said) -> None:
     assert not check_predict_reconnect_ids(lambda: None)
-    assert "returned None" in capsys.readouterr().out
+    assert said("returned None", "返回了 None") in capsys.readouterr().out
 
 
-def test_counting_the_id_of_a_cut_event_is_explained(capsys) -> None:
+def test_counting_the_id_of_a_cut_event_is_explained(capsys, said) -> None:
     assert not check_predict_reconnect_ids(lambda: ["3", "3", "5", ""])
-    assert "after connection 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert said("after connection 1", "第 1 个连接之后") in out
+    assert said("was not dispatched", "没有被派发") in out
 
 
 def test_the_last_event_id_carries_over_and_an_empty_id_resets_it() -> None:
@@ -62,26 +70,31 @@ async def test_reconnect_ids_predicts_what_an_event_source_sends() -> None:
     assert sent == reconnect_ids(DROPPED_CONNECTIONS)
 
 
-def test_the_merge_solution_passes(capsys) -> None:
+def test_the_merge_solution_passes(capsys, said) -> None:
     assert check_merge_connections(load_solution("02_merge_connections").merge_connections)
-    assert capsys.readouterr().out.startswith("✅")
+    assert capsys.readouterr().out == said(
+        "✅ merge_connections keeps each event once and reports every gap\n",
+        "✅ merge_connections 每个事件只保留一次，并报告了每个缺口\n",
+    )
 
 
-def test_the_merge_stub_fails_without_raising(capsys) -> None:
+def test_the_merge_stub_fails_without_raising(capsys, said) -> None:
     assert not check_merge_connections(lambda connections: None)
-    assert "returned None" in capsys.readouterr().out
+    assert said("returned None", "返回了 None") in capsys.readouterr().out
 
 
-def test_concatenating_the_connections_keeps_the_repeats(capsys) -> None:
+def test_concatenating_the_connections_keeps_the_repeats(capsys, said) -> None:
     def merge_connections(connections: list[list[ServerSentEvent]]):
         events = [e for events in connections for e in events if e.event == "message"]
         return events, [], []
 
     assert not check_merge_connections(merge_connections)
-    assert "a server that replays" in capsys.readouterr().out
+    assert (
+        said("a server that replays", "一个从更早的 ID 开始重放的服务器") in capsys.readouterr().out
+    )
 
 
-def test_comparing_ids_as_strings_misses_the_gap(capsys) -> None:
+def test_comparing_ids_as_strings_misses_the_gap(capsys, said) -> None:
     def merge_connections(connections: list[list[ServerSentEvent]]):
         merged, seen, repeated = [], set(), set()
         for event in (e for events in connections for e in events if e.event == "message"):
@@ -93,7 +106,7 @@ def test_comparing_ids_as_strings_misses_the_gap(capsys) -> None:
         return merged, missing, sorted(int(n) for n in repeated)
 
     assert not check_merge_connections(merge_connections)
-    assert "ids past 9" in capsys.readouterr().out
+    assert said("ids past 9", "ID 超过 9") in capsys.readouterr().out
 
 
 def message_events(connections: list[list[ServerSentEvent]]) -> list[ServerSentEvent]:
@@ -119,14 +132,15 @@ def keeping_the_last_copy(*, move_to_the_end: bool):
 
 
 @pytest.mark.parametrize("move_to_the_end", [False, True])
-def test_keeping_a_later_copy_of_a_repeated_id_is_told_so(move_to_the_end, capsys) -> None:
+def test_keeping_a_later_copy_of_a_repeated_id_is_told_so(move_to_the_end, capsys, said) -> None:
     assert not check_merge_connections(keeping_the_last_copy(move_to_the_end=move_to_the_end))
     out = capsys.readouterr().out
-    assert "a later copy of the repeated id" in out and "keep the first copy" in out
-    assert "compare numbers" not in out
+    assert said("a later copy of the repeated id", "重复 ID 2 后来的那份") in out
+    assert said("keep the first copy", "应保留第一份") in out
+    assert said("compare numbers", "按数字比较") not in out
 
 
-def test_keeping_the_done_event_is_told_to_leave_it_out(capsys) -> None:
+def test_keeping_the_done_event_is_told_to_leave_it_out(capsys, said) -> None:
     solution = load_solution("02_merge_connections").merge_connections
 
     def merge_connections(connections: list[list[ServerSentEvent]]):
@@ -136,10 +150,16 @@ def test_keeping_the_done_event_is_told_to_leave_it_out(capsys) -> None:
 
     assert not check_merge_connections(merge_connections)
     out = capsys.readouterr().out
-    assert "the events include `done`: keep only the `message` events" in out
+    assert (
+        said(
+            "the events include `done`: keep only the `message` events",
+            "事件里有 `done`：只保留 `message` 事件",
+        )
+        in out
+    )
 
 
-def test_a_merge_that_returns_equal_new_events_passes(capsys) -> None:
+def test_a_merge_that_returns_equal_new_events_passes(capsys, said) -> None:
     solution = load_solution("02_merge_connections").merge_connections
 
     def merge_connections(connections: list[list[ServerSentEvent]]):
@@ -147,4 +167,6 @@ def test_a_merge_that_returns_equal_new_events_passes(capsys) -> None:
         return [e._replace() for e in events], missing, repeated  # equal, not the same objects
 
     assert check_merge_connections(merge_connections)
-    assert capsys.readouterr().out.startswith("✅")
+    assert capsys.readouterr().out.startswith(
+        said("✅ merge_connections keeps", "✅ merge_connections 每个")
+    )

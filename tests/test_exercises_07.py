@@ -1,4 +1,7 @@
-"""Notebook 07's exercises: each solution passes its check, and the stubs and usual slips fail."""
+"""Notebook 07's exercises: each solution passes its check, and the stubs and usual slips fail.
+
+A test that takes `said` runs in English and in Chinese (tests/conftest.py): `said(english,
+chinese)` is what the check prints in that run's language."""
 
 from __future__ import annotations
 
@@ -26,31 +29,33 @@ async def post(url: str, token: str, prompt: str) -> tuple[aiohttp.ClientSession
         return session, url + (await response.json())["stream_url"]
 
 
-async def test_the_time_to_first_delta_solution_passes(capsys) -> None:
+async def test_the_time_to_first_delta_solution_passes(capsys, said) -> None:
     solution = load_solution("07_time_to_first_delta").time_to_first_delta
     assert await check_time_to_first_delta(solution)
-    assert capsys.readouterr().out.startswith("✅")
+    out = capsys.readouterr().out
+    assert out.startswith("✅ time_to_first_delta: ")
+    assert said(" s straight from the lab server; ", " 秒；") in out
 
 
-async def test_the_time_to_first_delta_stub_fails_without_raising(capsys) -> None:
+async def test_the_time_to_first_delta_stub_fails_without_raising(capsys, said) -> None:
     async def time_to_first_delta(url: str, token: str, prompt: str) -> None:
         return None
 
     assert not await check_time_to_first_delta(time_to_first_delta)
-    assert "returned None" in capsys.readouterr().out
+    assert said("returned None", "返回了 None") in capsys.readouterr().out
 
 
-async def test_milliseconds_are_told_to_be_seconds(capsys) -> None:
+async def test_milliseconds_are_told_to_be_seconds(capsys, said) -> None:
     solution = load_solution("07_time_to_first_delta").time_to_first_delta
 
     async def time_to_first_delta(url: str, token: str, prompt: str) -> float:
         return await solution(url, token, prompt) * 1000
 
     assert not await check_time_to_first_delta(time_to_first_delta)
-    assert "seconds, not milliseconds" in capsys.readouterr().out
+    assert said("seconds, not milliseconds", "要的是秒，不是毫秒") in capsys.readouterr().out
 
 
-async def test_timing_the_whole_stream_is_told_to_stop_at_the_first_delta(capsys) -> None:
+async def test_timing_the_whole_stream_is_told_to_stop_at_the_first_delta(capsys, said) -> None:
     async def time_to_first_delta(url: str, token: str, prompt: str) -> float:
         started = time.monotonic()
         session, stream_url = await post(url, token, prompt)
@@ -59,36 +64,39 @@ async def test_timing_the_whole_stream_is_told_to_stop_at_the_first_delta(capsys
         return time.monotonic() - started
 
     assert not await check_time_to_first_delta(time_to_first_delta)
-    assert "not at the end of the stream" in capsys.readouterr().out
+    assert said("not at the end of the stream", "而不是在流结束时") in capsys.readouterr().out
 
 
-async def test_the_read_to_the_end_solution_passes(capsys) -> None:
+async def test_the_read_to_the_end_solution_passes(capsys, said) -> None:
     assert await check_read_to_the_end(load_solution("07_read_to_the_end").read_to_the_end)
-    assert capsys.readouterr().out.startswith("✅")
+    assert capsys.readouterr().out == said(
+        "✅ read_to_the_end came back after every cut, and lost nothing\n",
+        "✅ read_to_the_end 每次被切断后都重连回来了，一点没丢\n",
+    )
 
 
-async def test_the_read_to_the_end_stub_fails_without_raising(capsys) -> None:
+async def test_the_read_to_the_end_stub_fails_without_raising(capsys, said) -> None:
     async def read_to_the_end(stream_url: str, token: str) -> None:
         return None
 
     assert not await check_read_to_the_end(read_to_the_end)
-    assert "returned None" in capsys.readouterr().out
+    assert said("returned None", "返回了 None") in capsys.readouterr().out
 
 
 def deltas(events: list) -> str:
     return "".join(json.loads(e.data)["delta"] for e in events if e.event == "message")
 
 
-async def test_reading_once_is_told_that_nginx_cut_the_stream(capsys) -> None:
+async def test_reading_once_is_told_that_nginx_cut_the_stream(capsys, said) -> None:
     async def read_to_the_end(stream_url: str, token: str) -> str:
         headers = {"Authorization": f"Bearer {token}"}
         return deltas([e async for e in fetch_event_source(stream_url, headers=headers)])
 
     assert not await check_read_to_the_end(read_to_the_end)
-    assert "catch it and reconnect" in capsys.readouterr().out
+    assert said("catch it and reconnect", "捕获它然后重连") in capsys.readouterr().out
 
 
-async def test_reconnecting_without_last_event_id_is_told_to_send_it(capsys) -> None:
+async def test_reconnecting_without_last_event_id_is_told_to_send_it(capsys, said) -> None:
     async def read_to_the_end(stream_url: str, token: str) -> str:
         headers = {"Authorization": f"Bearer {token}"}
         events: list = []
@@ -101,23 +109,24 @@ async def test_reconnecting_without_last_event_id_is_told_to_send_it(capsys) -> 
         return deltas(events)
 
     assert not await check_read_to_the_end(read_to_the_end)
-    assert "without Last-Event-ID" in capsys.readouterr().out
+    assert said("without Last-Event-ID", "没带 Last-Event-ID") in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("check", [check_time_to_first_delta, check_read_to_the_end])
 async def test_a_machine_without_nginx_is_told_so_not_the_learner(
-    check, monkeypatch: pytest.MonkeyPatch, capsys
+    check, monkeypatch: pytest.MonkeyPatch, capsys, said
 ) -> None:
     lacking = "nginx is not installed: `sudo apt-get install nginx` (Debian/Ubuntu)"
     monkeypatch.setattr("sse_lab.lab.exercises.production.nginx_missing", lambda: lacking)
     solution = load_solution("07_time_to_first_delta").time_to_first_delta
     assert not await check(solution)
     printed = capsys.readouterr().out
-    assert printed == f"⚠️ this check cannot run on this machine: {lacking}\n"
-    assert "not yet" not in printed
+    cannot = said("this check cannot run on this machine: ", "这台机器上运行不了这个检查：")
+    assert printed == f"⚠️ {cannot}{lacking}\n"
+    assert "❌" not in printed
 
 
-async def test_stopping_the_clock_at_the_headers_is_told_so(capsys) -> None:
+async def test_stopping_the_clock_at_the_headers_is_told_so(capsys, said) -> None:
     async def time_to_first_delta(url: str, token: str, prompt: str) -> float:
         started = time.monotonic()
         session, stream_url = await post(url, token, prompt)
@@ -126,4 +135,10 @@ async def test_stopping_the_clock_at_the_headers_is_told_so(capsys) -> None:
 
     assert not await check_time_to_first_delta(time_to_first_delta)
     out = capsys.readouterr().out
-    assert "you stopped the clock when the headers arrived, not at the first `message`" in out
+    assert (
+        said(
+            "you stopped the clock when the headers arrived, not at the first `message`",
+            "你在响应头到达时就停止了计时，而不是在第一个 `message` 事件时",
+        )
+        in out
+    )

@@ -1,4 +1,6 @@
-"""The workbook's house rules, checked on the stored notebooks (nbval checks their outputs)."""
+"""The workbook's house rules, checked on the stored notebooks, English and Chinese (nbval
+checks their outputs; tests/test_translations.py that a Chinese one is its English twin's
+code with translated prose)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from pathlib import Path
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))  # NN-name.ipynb and NN-name.zh.ipynb
+ENGLISH = [path for path in PATHS if not path.name.endswith(".zh.ipynb")]
 
 
 def code_cells(path: Path) -> list[str]:
@@ -18,7 +21,12 @@ def code_cells(path: Path) -> list[str]:
 
 
 def test_the_workbook_has_its_eight_notebooks_in_teaching_order() -> None:
-    assert [path.name[:2] for path in PATHS] == ["00", "01", "02", "03", "04", "05", "06", "07"]
+    assert [path.name[:2] for path in ENGLISH] == ["00", "01", "02", "03", "04", "05", "06", "07"]
+
+
+def test_the_chinese_notebooks_are_twins_of_english_ones() -> None:
+    chinese = {path.name.removesuffix(".zh.ipynb") for path in PATHS if path not in ENGLISH}
+    assert chinese <= {path.stem for path in ENGLISH}
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda path: path.stem)

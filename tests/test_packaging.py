@@ -3,6 +3,7 @@
 requirements/lab.txt locks what a learner's `make lab` installs (the package and its `lab`
 extra); requirements/test.txt adds the test tools and the peer stacks for `make test`, at the
 same versions; environment.yml (conda) installs from the lab lock. `make lock` writes both.
+A wheel carries the checks' Chinese messages compiled (setup.py).
 """
 
 from __future__ import annotations
@@ -10,8 +11,11 @@ from __future__ import annotations
 import importlib.metadata as metadata
 import json
 import re
+import shutil
 import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -184,3 +188,29 @@ def learner_code() -> list[tuple[str, str]]:
 def test_nothing_a_learner_runs_imports_a_test_tool(module: str) -> None:
     imports = re.compile(rf"^\s*(?:import|from)\s+{module}\b", re.MULTILINE)
     assert [where for where, source in learner_code() if imports.search(source)] == []
+
+
+def test_a_built_wheel_holds_the_compiled_chinese_messages(tmp_path: Path) -> None:
+    # From a copy of the sources git keeps (ignored files such as a .mo left out), as a fresh
+    # clone would build it.
+    kept = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]
+    tracked = subprocess.run(
+        [*kept, "sse_lab", "setup.py", "pyproject.toml", "README.md"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    source = tmp_path / "source"
+    for name in tracked:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, source / name)
+    assert not list(source.rglob("*.mo"))
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+    subprocess.run(
+        [*pip_wheel, "--no-build-isolation", str(source), "-w", str(tmp_path / "dist")], check=True
+    )
+    (wheel,) = (tmp_path / "dist").glob("sse_lab-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "sse_lab/locale/zh/LC_MESSAGES/sse_lab.mo" in names
+    assert "sse_lab/locale/zh/LC_MESSAGES/sse_lab.po" in names

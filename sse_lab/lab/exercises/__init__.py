@@ -1,7 +1,9 @@
 """Checks for the workbook's exercises: one module per notebook, each check prints a verdict.
 
 A check never raises for an unfinished answer: it prints what is still missing and
-returns a false Verdict, so a learner can run it as often as they like.
+returns a false Verdict, so a learner can run it as often as they like. What a check prints
+is in the language of `sse_lab.lab.use_language` (English unless told): every message is
+wrapped in `_()` with named placeholders (see sse_lab.lab.i18n).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from sse_lab.lab.i18n import _
 from sse_lab.lab.launch import LabServer
 
 
@@ -38,15 +41,33 @@ class Verdict:
 
 def verdict(problem: str | None, success: str = "") -> Verdict:
     """Print ✅ with `success`, or ❌ with the first problem found; the Verdict."""
-    message = f"❌ not yet: {problem}" if problem else f"✅ {success}"
+    if problem:
+        message = "❌ " + _("not yet: {problem}").format(problem=problem)
+    else:
+        message = f"✅ {success}"
     print(message)
     return Verdict(problem is None, message)
+
+
+def with_hint(problem: str, hint: str | None) -> str:
+    """The problem, followed by `hint` (if any) as what to look at."""
+    if not hint:
+        return problem
+    return _("{problem} (hint: {hint})").format(problem=problem, hint=hint)
+
+
+def with_rule(problem: str, rule: str | None) -> str:
+    """The problem, followed by the rule it breaks (if known), after a colon."""
+    if not rule:
+        return problem
+    # TRANSLATORS: a problem, then the rule it breaks
+    return _("{problem}: {rule}").format(problem=problem, rule=rule)
 
 
 def unavailable(missing: str) -> Verdict:
     """Print ⚠️ with what this machine lacks for the check (not the learner's mistake); a
     false Verdict, since nothing was checked."""
-    message = f"⚠️ this check cannot run on this machine: {missing}"
+    message = "⚠️ " + _("this check cannot run on this machine: {missing}").format(missing=missing)
     print(message)
     return Verdict(False, message)
 
@@ -72,11 +93,11 @@ def failed_definition_problem(function: Callable[..., object]) -> str | None:
     try:
         ast.parse(shell.transform_cell(cells[-1]))
     except SyntaxError as error:
-        return (
-            f"your latest cell defining {name} did not run ({type(error).__name__}: "
-            f"{error.msg}, line {error.lineno}), so {name} is still the one you ran before "
-            "it: fix that cell and run it again"
-        )
+        return _(
+            "your latest cell defining {name} did not run ({error}: {message}, line "
+            "{line}), so {name} is still the one you ran before it: fix that cell and run "
+            "it again"
+        ).format(name=name, error=type(error).__name__, message=error.msg, line=error.lineno)
     return None
 
 
@@ -113,9 +134,13 @@ def text_shape_problem(call: str, got: object) -> str | None:
     """What is wrong with `got` as an answer's text whatever its words (None, not a str, raw
     event data), or None: the first checks of every exercise that returns an answer's text."""
     if got is None:
-        return f"{call} returned None: return the answer's text"
+        return _("{call} returned None: return the answer's text").format(call=call)
     if not isinstance(got, str):
-        return f"{call} returned a {type(got).__name__}: return the text, a str"
+        return _("{call} returned a {type}: return the text, a str").format(
+            call=call, type=type(got).__name__
+        )
     if '"delta"' in got:
-        return f"{call} returned raw data: join the `delta` of each event's JSON data"
+        return _("{call} returned raw data: join the `delta` of each event's JSON data").format(
+            call=call
+        )
     return None

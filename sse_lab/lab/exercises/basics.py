@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from sse_lab.lab.exercises import Verdict, failed_definition_problem, verdict
+from sse_lab.lab.exercises import Verdict, failed_definition_problem, verdict, with_hint
+from sse_lab.lab.i18n import N_, _
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = [
@@ -47,31 +48,40 @@ STATUS_EVENT: Final = ServerSentEvent(
 
 # stream -> a hint for when a parser gets it wrong
 _DATA_ONLY_CASES: Final[tuple[tuple[str, str], ...]] = (
-    ("data: hello\n\n", "one `data:` line, then a blank line: one event"),
-    ("data: a\n\ndata: b\n\n", "each blank line ends one event"),
-    ("data: line 1\ndata: line 2\n\n", "the `data:` lines of one event are joined with '\\n'"),
-    (": heartbeat\ndata: x\n\n", "a line starting with `:` is a comment: skip it"),
-    ("data:no space\n\n", "the space after the colon is optional"),
-    ("data:  two spaces\n\n", "only ONE space after the colon is removed, the rest is data"),
-    ("data: kept\n\ndata: cut off\n", "an event without its blank line is never dispatched"),
-    ("\n\n\ndata: x\n\n\n", "a blank line with no data before it dispatches nothing"),
-    ("data:\n\n", "an empty `data:` line still makes an event, with empty data"),
+    ("data: hello\n\n", N_("one `data:` line, then a blank line: one event")),
+    ("data: a\n\ndata: b\n\n", N_("each blank line ends one event")),
+    (
+        "data: line 1\ndata: line 2\n\n",
+        N_("the `data:` lines of one event are joined with '\\n'"),
+    ),
+    (": heartbeat\ndata: x\n\n", N_("a line starting with `:` is a comment: skip it")),
+    ("data:no space\n\n", N_("the space after the colon is optional")),
+    ("data:  two spaces\n\n", N_("only ONE space after the colon is removed, the rest is data")),
+    ("data: kept\n\ndata: cut off\n", N_("an event without its blank line is never dispatched")),
+    ("\n\n\ndata: x\n\n\n", N_("a blank line with no data before it dispatches nothing")),
+    ("data:\n\n", N_("an empty `data:` line still makes an event, with empty data")),
 )
 
 _FIELD_HINTS: Final = {
-    "type": "an event without an `event:` line is a 'message'; the type does not carry over",
-    "id": "the id carries over to later events until an `id` line changes it; "
-    "`id` with no value resets it to ''",
-    "data": "each `data:` line adds one line; the lines are joined with '\\n'",
+    "type": N_("an event without an `event:` line is a 'message'; the type does not carry over"),
+    "id": N_(
+        "the id carries over to later events until an `id` line changes it; "
+        "`id` with no value resets it to ''"
+    ),
+    "data": N_("each `data:` line adds one line; the lines are joined with '\\n'"),
 }
 
 # The rule behind each event's id in PUZZLE, for a prediction that gets that id wrong.
 _PUZZLE_ID_HINTS: Final = (
-    "`id: 1` comes after `data: first` but before the blank line, so it belongs to this "
-    "event: the order of the lines within an event does not matter",
-    "this event has no `id` line, so it keeps the last id: the id carries over until an "
-    "`id` line changes it",
-    "the line `id` with no value resets the last event id to ''",
+    N_(
+        "`id: 1` comes after `data: first` but before the blank line, so it belongs to this "
+        "event: the order of the lines within an event does not matter"
+    ),
+    N_(
+        "this event has no `id` line, so it keeps the last id: the id carries over until an "
+        "`id` line changes it"
+    ),
+    N_("the line `id` with no value resets the last event id to ''"),
 )
 
 
@@ -85,26 +95,34 @@ def check_predict_events(predict_events: Callable[[], object]) -> Verdict:
     try:
         got = predict_events()
     except Exception as error:
-        return verdict(f"predict_events() raised {error!r}")
+        return verdict(_("predict_events() raised {error!r}").format(error=error))
     if not isinstance(got, list | tuple):
-        return verdict(f"predict_events() returned {got!r}: return a list of tuples")
+        return verdict(
+            _("predict_events() returned {got!r}: return a list of tuples").format(got=got)
+        )
     predicted = [tuple(item) if isinstance(item, list | tuple) else item for item in got]
     if len(predicted) != len(expected):
         return verdict(
-            f"you predicted {len(predicted)} events, the parser dispatches {len(expected)} "
-            "(only a blank line dispatches an event, and only if some `data` came before it)"
+            _(
+                "you predicted {predicted} events, the parser dispatches {expected} (only a "
+                "blank line dispatches an event, and only if some `data` came before it)"
+            ).format(predicted=len(predicted), expected=len(expected))
         )
     for number, (guess, actual) in enumerate(zip(predicted, expected, strict=True), 1):
         if not (isinstance(guess, tuple) and len(guess) == 3):
-            return verdict(f"event {number}: {guess!r} is not a (type, id, data) tuple")
+            return verdict(
+                _("event {number}: {guess!r} is not a (type, id, data) tuple").format(
+                    number=number, guess=guess
+                )
+            )
         for field, said, right in zip(_FIELD_HINTS, guess, actual, strict=True):
             if said != right:
                 hint = _PUZZLE_ID_HINTS[number - 1] if field == "id" else _FIELD_HINTS[field]
-                return verdict(
-                    f"event {number}: you said its {field} is {said!r}, the parser says "
-                    f"{right!r} (hint: {hint})"
-                )
-    return verdict(None, "you read the stream the way a browser does")
+                problem = _(
+                    "event {number}: you said its {field} is {said!r}, the parser says {right!r}"
+                ).format(number=number, field=field, said=said, right=right)
+                return verdict(with_hint(problem, _(hint)))
+    return verdict(None, _("you read the stream the way a browser does"))
 
 
 def check_status_event(status_event: Callable[[], object]) -> Verdict:
@@ -112,34 +130,43 @@ def check_status_event(status_event: Callable[[], object]) -> Verdict:
     try:
         raw = status_event()
     except Exception as error:
-        return verdict(f"status_event() raised {error!r}")
+        return verdict(_("status_event() raised {error!r}").format(error=error))
     if not isinstance(raw, bytes):
-        return verdict(f"status_event() returned {raw!r}: return bytes, such as b'data: hi\\n\\n'")
+        return verdict(
+            _("status_event() returned {raw!r}: return bytes, such as b'data: hi\\n\\n'").format(
+                raw=raw
+            )
+        )
     if not raw:
-        return verdict("status_event() returned no bytes yet: write the event between b'...'")
+        return verdict(_("status_event() returned no bytes yet: write the event between b'...'"))
     events = EventStreamParser().feed(raw)
     if not events:
-        return verdict("no event was dispatched: end the event with a blank line (b'\\n\\n')")
+        return verdict(_("no event was dispatched: end the event with a blank line (b'\\n\\n')"))
     if len(events) > 1:
         return verdict(
-            f"a parser reads {len(events)} events: put every field of the event before one "
-            "blank line"
+            _(
+                "a parser reads {count} events: put every field of the event before one blank line"
+            ).format(count=len(events))
         )
     event, target = events[0], STATUS_EVENT
     if event.event != target.event:
-        hint = _unknown_field_hint(raw)
-        return verdict(
-            f"the event type is {event.event!r}, not {target.event!r}"
-            + (f" (hint: {hint})" if hint else "")
+        problem = _("the event type is {got!r}, not {expected!r}").format(
+            got=event.event, expected=target.event
         )
+        return verdict(with_hint(problem, _unknown_field_hint(raw)))
     if event.id != target.id:
-        return verdict(f"the id is {event.id!r}, not {target.id!r}")
-    if event.data != target.data:
-        hint = (
-            _extra_space_hint(event.data, target.data) or "two lines of data need two `data:` lines"
+        return verdict(
+            _("the id is {got!r}, not {expected!r}").format(got=event.id, expected=target.id)
         )
-        return verdict(f"the data is {event.data!r}, not {target.data!r} (hint: {hint})")
-    return verdict(None, "a browser would hand this to addEventListener('status', ...)")
+    if event.data != target.data:
+        hint = _extra_space_hint(event.data, target.data) or _(
+            "two lines of data need two `data:` lines"
+        )
+        problem = _("the data is {got!r}, not {expected!r}").format(
+            got=event.data, expected=target.data
+        )
+        return verdict(with_hint(problem, hint))
+    return verdict(None, _("a browser would hand this to addEventListener('status', ...)"))
 
 
 def _unknown_field_hint(raw: bytes) -> str | None:
@@ -148,10 +175,10 @@ def _unknown_field_hint(raw: bytes) -> str | None:
     for line in raw.decode(errors="replace").splitlines():
         name = line.partition(":")[0]
         if line and not line.startswith(":") and name not in ("event", "data", "id", "retry"):
-            return (
-                f"a parser ignores the line {line!r}: SSE knows only the fields `event`, "
+            return _(
+                "a parser ignores the line {line!r}: SSE knows only the fields `event`, "
                 "`data`, `id` and `retry`, and an event's type goes in an `event:` line"
-            )
+            ).format(line=line)
     return None
 
 
@@ -161,7 +188,7 @@ def _extra_space_hint(got: str, expected: str) -> str | None:
     if len(mine) == len(theirs) and all(
         line == right or line == " " + right for line, right in zip(mine, theirs, strict=True)
     ):
-        return (
+        return _(
             "only the one space after `data:` is dropped, so with two spaces the data starts "
             "with a space"
         )
@@ -177,9 +204,9 @@ def _space_mistake(got: object, expected: list[str]) -> str | None:
         return None
     lines = list(zip(mine, theirs, strict=True))
     if all(line in (right, " " + right) for line, right in lines):
-        return "`data: hello` carries 'hello': remove the one space after the colon, if any"
+        return _("`data: hello` carries 'hello': remove the one space after the colon, if any")
     if all(line == right.lstrip(" ") for line, right in lines):
-        return "only ONE space after the colon is removed; any further spaces are data"
+        return _("only ONE space after the colon is removed; any further spaces are data")
     return None
 
 
@@ -193,10 +220,22 @@ def check_parse_data_events(parse_data_events: Callable[[str], object]) -> Verdi
         try:
             got = parse_data_events(stream)
         except Exception as error:
-            return verdict(f"parse_data_events({stream!r}) raised {error!r}")
-        if got != expected:
             return verdict(
-                f"parse_data_events({stream!r}) returned {got!r}, expected {expected!r} "
-                f"(hint: {_space_mistake(got, expected) or hint})"
+                _("parse_data_events({stream!r}) raised {error!r}").format(
+                    stream=stream, error=error
+                )
             )
-    return verdict(None, f"your parser agrees with the spec on {len(_DATA_ONLY_CASES)} streams")
+        if got != expected:
+            problem = _("parse_data_events({stream!r}) returned {got!r}, expected {expected!r}")
+            return verdict(
+                with_hint(
+                    problem.format(stream=stream, got=got, expected=expected),
+                    _space_mistake(got, expected) or _(hint),
+                )
+            )
+    return verdict(
+        None,
+        _("your parser agrees with the spec on {count} streams").format(
+            count=len(_DATA_ONLY_CASES)
+        ),
+    )

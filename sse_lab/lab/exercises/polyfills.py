@@ -15,7 +15,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sse_lab.lab.exercises import Verdict, call, verdict
+from sse_lab.lab.exercises import Verdict, call, verdict, with_rule
+from sse_lab.lab.i18n import N_, _
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = ["check_collect_text", "check_post_events"]
@@ -25,7 +26,7 @@ _TOKEN: Final = "check-token"
 _WORDS: Final = ("Server", "-Sent", " Events", " over", " POST")
 _PAUSE: Final = 0.001  # seconds between two pieces of the stream, so that they come apart
 # What a reader needs when events go missing or lose their fields at chunk boundaries
-_ONE_PARSER: Final = (
+_ONE_PARSER: Final = N_(
     "an event split across chunks is lost: keep one parser for the whole stream, feed it "
     "every chunk and keep what each feed returns"
 )
@@ -47,23 +48,30 @@ _REFUSALS: Final = web.AppKey("refusals", list[str])  # why the check's server s
 
 
 def _refuse(request: web.Request, status: int, why: str) -> web.Response:
-    request.app[_REFUSALS].append(f"the server answered {status}: {why}")
+    request.app[_REFUSALS].append(
+        _("the server answered {status}: {why}").format(status=status, why=why)
+    )
     return web.json_response({"error": why}, status=status)
 
 
 async def _post_only_stream(request: web.Request) -> web.StreamResponse:
     if request.headers.get("Authorization") != f"Bearer {_TOKEN}":
-        return _refuse(request, 401, "send the headers you were given (Authorization: Bearer ...)")
+        why = _("send the headers you were given (Authorization: Bearer ...)")
+        return _refuse(request, 401, why)
     if request.content_type != "application/json":
-        why = f"the body came as {request.content_type}: send it with json=body, not data="
-        return _refuse(request, 415, why + " (Content-Type: application/json)")
+        why = _(
+            "the body came as {content_type}: send it with json=body, not data= "
+            "(Content-Type: application/json)"
+        ).format(content_type=request.content_type)
+        return _refuse(request, 415, why)
     try:
         body: Any = await request.json()
     except ValueError:
         body = None
     words = body.get("words") if isinstance(body, dict) else None
     if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-        return _refuse(request, 400, 'send the body you were given, {"words": [...]}, as JSON')
+        why = _("send the body you were given, {body}, as JSON").format(body='{"words": [...]}')
+        return _refuse(request, 400, why)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
     payload = _stream_bytes(words)
@@ -95,37 +103,57 @@ async def check_post_events(
                 call(post_events, url, {"words": words}, headers), _TIMEOUT
             )
         except TimeoutError:
-            return verdict(f"post_events did not return within {_TIMEOUT:.0f} s")
+            return verdict(
+                _("post_events did not return within {seconds:.0f} s").format(seconds=_TIMEOUT)
+            )
         except Exception as error:
-            return verdict(_refused(app, f"post_events raised {error!r}"))
+            return verdict(_refused(app, _("post_events raised {error!r}").format(error=error)))
     finally:
         await runner.cleanup()
     problem = _events_problem(got, expected)
-    return verdict(problem and _refused(app, problem), "post_events reads a streamed POST response")
+    return verdict(
+        problem and _refused(app, problem), _("post_events reads a streamed POST response")
+    )
 
 
 def _refused(app: web.Application, problem: str) -> str:
     """The problem, with the reason the check's server refused a request, if it did."""
     refusals = app[_REFUSALS]
-    return f"{problem} ({refusals[-1]})" if refusals else problem
+    if not refusals:
+        return problem
+    # TRANSLATORS: a problem, then in brackets why the check's server refused a request
+    return _("{problem} ({refusal})").format(problem=problem, refusal=refusals[-1])
 
 
 def _events_problem(got: object, expected: list[ServerSentEvent]) -> str | None:
     if got is None:
-        return "post_events returned None: return the list of events"
+        return _("post_events returned None: return the list of events")
     if not isinstance(got, list):
-        return f"post_events returned a {type(got).__name__}: return a list of events"
+        return _("post_events returned a {type}: return a list of events").format(
+            type=type(got).__name__
+        )
     if not got:
-        return f"no events: {_ONE_PARSER}"
+        return _("no events: {hint}").format(hint=_(_ONE_PARSER))
     for n, item in enumerate(got, 1):
         if not isinstance(item, ServerSentEvent):
-            return f"item {n} is a {type(item).__name__}, not a ServerSentEvent"
-    hint = f": {_ONE_PARSER}" if _pieces_of(got, expected) else _left_out_hint(got, expected)
+            return _("item {n} is a {type}, not a ServerSentEvent").format(
+                n=n, type=type(item).__name__
+            )
+    if _pieces_of(got, expected):
+        hint: str | None = _(_ONE_PARSER)
+    else:
+        hint = _left_out_hint(got, expected)
     for n, (mine, theirs) in enumerate(zip(got, expected, strict=False), 1):
         if (mine.event, mine.data, mine.id) != (theirs.event, theirs.data, theirs.id):
-            return f"event {n} is {mine!r}, expected {theirs!r}{hint}"
+            problem = _("event {n} is {got!r}, expected {expected!r}").format(
+                n=n, got=mine, expected=theirs
+            )
+            return with_rule(problem, hint)
     if len(got) != len(expected):
-        return f"{len(got)} events, expected {len(expected)}{hint}"
+        problem = _("{got} events, expected {expected}").format(
+            got=len(got), expected=len(expected)
+        )
+        return with_rule(problem, hint)
     return None
 
 
@@ -138,13 +166,14 @@ def _pieces_of(got: list[ServerSentEvent], expected: list[ServerSentEvent]) -> b
     return in_order and any(e.event == "message" and e not in got for e in expected)
 
 
-def _left_out_hint(got: list[ServerSentEvent], expected: list[ServerSentEvent]) -> str:
-    """The hint when exactly the events other than `message` are missing ("" otherwise)."""
+def _left_out_hint(got: list[ServerSentEvent], expected: list[ServerSentEvent]) -> str | None:
+    """The hint when exactly the events other than `message` are missing (None otherwise)."""
     others = [event for event in expected if event.event != "message"]
     if others and got == [event for event in expected if event not in others]:
-        kinds = ", ".join(sorted({f"`{event.event}`" for event in others}))
-        return f": return every event, whatever its type ({kinds} too)"
-    return ""
+        # TRANSLATORS: between two event types in a list, as in "`done`, `error`"
+        kinds = _(", ").join(sorted({f"`{event.event}`" for event in others}))
+        return _("return every event, whatever its type ({kinds} too)").format(kinds=kinds)
+    return None
 
 
 def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> ServerSentEvent:
@@ -184,36 +213,44 @@ async def check_collect_text(
     try:
         got = await asyncio.wait_for(call(collect_text, events()), _TIMEOUT)
     except TimeoutError:
-        return verdict(f"collect_text did not return within {_TIMEOUT:.0f} s")
+        return verdict(
+            _("collect_text did not return within {seconds:.0f} s").format(seconds=_TIMEOUT)
+        )
     except Exception as error:
-        return verdict(f"collect_text raised {error!r}{_collect_hint(error)}")
+        raised = _("collect_text raised {error!r}").format(error=error)
+        hint = _collect_hint(error)
+        return verdict(with_rule(raised, hint))
     if got is None:
-        problem: str | None = "collect_text returned None: return the text"
+        problem: str | None = _("collect_text returned None: return the text")
     elif read_past_done:
-        problem = "collect_text kept reading after data: [DONE]: stop there"
+        problem = _("collect_text kept reading after data: [DONE]: stop there")
     elif got != _COMPLETION_TEXT:
-        problem = f"collect_text returned {got!r}, expected {_COMPLETION_TEXT!r}"
+        problem = _("collect_text returned {got!r}, expected {expected!r}").format(
+            got=got, expected=_COMPLETION_TEXT
+        )
     else:
         problem = None
-    return verdict(problem, "collect_text joins the deltas and stops at [DONE]")
+    return verdict(problem, _("collect_text joins the deltas and stops at [DONE]"))
 
 
-def _collect_hint(error: Exception) -> str:
+def _collect_hint(error: Exception) -> str | None:
     """What a chat completion stream holds that the learner's code did not expect."""
     if isinstance(error, TypeError) and "NoneType" in str(error):
-        return (
-            ': a chunk has "content": null, which is None in Python (a default in .get() does'
+        return _(
+            'a chunk has "content": null, which is None in Python (a default in .get() does'
             ' not replace it); use .get("content") or ""'
         )
     if isinstance(error, KeyError) and error.args == ("message",):
-        return (
-            ": a streamed chunk has `delta`, not `message` (only a whole, unstreamed reply "
+        return _(
+            "a streamed chunk has `delta`, not `message` (only a whole, unstreamed reply "
             'has "message"): read choice["delta"]'
         )
     if isinstance(error, KeyError) and error.args == ("content",):
-        return ': the last chunk\'s delta is {}, with no "content"; use .get("content") or ""'
+        return _(
+            'the last chunk\'s delta is {empty}, with no "content"; use .get("content") or ""'
+        ).format(empty="{}")
     if isinstance(error, IndexError):
-        return ': the usage chunk has "choices": [], so [0] fails; loop over the choices'
+        return _('the usage chunk has "choices": [], so [0] fails; loop over the choices')
     if isinstance(error, json.JSONDecodeError):
-        return ": data: [DONE] is not JSON; stop at it before json.loads"
-    return ""
+        return _("data: [DONE] is not JSON; stop at it before json.loads")
+    return None

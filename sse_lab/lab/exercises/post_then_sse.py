@@ -22,7 +22,9 @@ from sse_lab.lab.exercises import (
     text_shape_problem,
     values_in_traceback,
     verdict,
+    with_hint,
 )
+from sse_lab.lab.i18n import N_, _
 from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 
@@ -36,10 +38,10 @@ _PROMPTS: Final = (
 )
 # HTTP statuses a learner's request may meet, with what they usually mean here
 _STATUS_HINTS: Final = {
-    401: "send the header Authorization: Bearer <token>",
-    404: "stream url + stream_url, the address of your own answer",
-    405: "POST to /new, GET /sse/{id}",
-    415: 'send the prompt as JSON: {"prompt": ...}',
+    401: N_("send the header Authorization: Bearer <token>"),
+    404: N_("stream url + stream_url, the address of your own answer"),
+    405: N_("POST to /new, GET /sse/{id}"),
+    415: N_('send the prompt as JSON: {"prompt": ...}'),
 }
 
 
@@ -52,15 +54,15 @@ async def check_ask_and_stream(ask_and_stream: Callable[[str, str, str], object]
             expected = "".join(answer_tokens(prompt))
             got, problem = await _run(call, ask_and_stream, lab.url, lab.tokens["alice"], prompt)
             problem = problem or _text_problem(call, got, expected)
-            if problem and (slip := _post_slip(lab)):
-                problem = f"{problem} (hint: {slip})"
+            if problem:
+                problem = with_hint(problem, _post_slip(lab))
             if problem is None and not any(
                 r["method"] == "POST" for r in lab.seen_requests("/new")
             ):
-                problem = "the server saw no POST /new: the prompt belongs in a POST body"
+                problem = _("the server saw no POST /new: the prompt belongs in a POST body")
             if problem:
                 return verdict(problem)
-    return verdict(None, "ask_and_stream asks with POST /new and streams the answer")
+    return verdict(None, _("ask_and_stream asks with POST /new and streams the answer"))
 
 
 async def check_resume(resume: Callable[[str, str, str, str], object]) -> Verdict:
@@ -71,11 +73,21 @@ async def check_resume(resume: Callable[[str, str, str, str], object]) -> Verdic
     whole = "".join(tokens)
     done_id = len(tokens) + 1
     cases = (
-        (finished, "5", "".join(tokens[5:]), "send the header Last-Event-ID: 5, or ?lastEventId=5"),
-        (finished, "0", whole, "Last-Event-ID: 0 means from the start"),
-        (finished, str(len(tokens)), "", "after the last delta comes only `done`"),
-        (finished, str(done_id), "", "a reconnect after `done` gets 204 No Content: return ''"),
-        (running, "3", "".join(later[3:]), "this answer was still being written: read to `done`"),
+        (
+            finished,
+            "5",
+            "".join(tokens[5:]),
+            _("send the header Last-Event-ID: 5, or ?lastEventId=5"),
+        ),
+        (finished, "0", whole, _("Last-Event-ID: 0 means from the start")),
+        (finished, str(len(tokens)), "", _("after the last delta comes only `done`")),
+        (finished, str(done_id), "", _("a reconnect after `done` gets 204 No Content: return ''")),
+        (
+            running,
+            "3",
+            "".join(later[3:]),
+            _("this answer was still being written: read to `done`"),
+        ),
     )
     with start_server(token_delay=_TOKEN_DELAY) as lab:
         token = lab.tokens["alice"]
@@ -90,13 +102,13 @@ async def check_resume(resume: Callable[[str, str, str, str], object]) -> Verdic
             got, raised = await _run(call, resume, lab.url, token, ids[prompt], last_event_id)
             problem = raised or _text_problem(call, got, expected)
             if problem and got == whole:
-                problem = f"{call} returned the whole answer again"
+                problem = _("{call} returned the whole answer again").format(call=call)
             if problem:
                 # The case's hint is about which part of the answer comes back: beside the
                 # point when the text is of the wrong kind (None, raw data, `done` kept).
                 about_the_part = raised is not None or _kind_problem(call, got) is None
-                return verdict(f"{problem} (hint: {hint})" if about_the_part else problem)
-    return verdict(None, "resume picks up right after the last event seen")
+                return verdict(with_hint(problem, hint) if about_the_part else problem)
+    return verdict(None, _("resume picks up right after the last event seen"))
 
 
 async def _run(
@@ -108,16 +120,24 @@ async def _run(
         if inspect.isawaitable(result):
             result = await asyncio.wait_for(result, _TIMEOUT)
     except TimeoutError:
-        return None, f"{call} did not return within {_TIMEOUT:.0f} s"
+        return None, _("{call} did not return within {seconds:.0f} s").format(
+            call=call, seconds=_TIMEOUT
+        )
     except Exception as error:
-        raised = f"{call} raised {type(error).__name__}: {error}"
+        raised = _("{call} raised {error}: {message}").format(
+            call=call, error=type(error).__name__, message=error
+        )
         status = getattr(error, "status", None) or getattr(
             getattr(error, "response", None), "status_code", None
         )
         if status in _STATUS_HINTS:  # an error that says its status (raise_for_status)
-            return None, f"{raised} (HTTP {status}: {_STATUS_HINTS[status]})"
+            return None, _("{raised} (HTTP {status}: {hint})").format(
+                raised=raised, status=status, hint=_(_STATUS_HINTS[status])
+            )
         if (response := _failed_response(error)) is not None:
-            return None, f"{raised}, because {await _answered(response, url)}"
+            return None, _("{raised}, because {answered}").format(
+                raised=raised, answered=await _answered(response, url)
+            )
         return None, raised
     return result, None
 
@@ -142,15 +162,22 @@ async def _answered(response: aiohttp.ClientResponse, url: str) -> str:
         said = f": {(await response.json())['error']!r}"  # the body the learner read, kept
     except Exception:
         said = ""
-    answered = (
-        f"{response.method} {response.url} was answered {response.status} {response.reason}{said}"
+    answered = _("{request} was answered {status}{said}").format(
+        request=f"{response.method} {response.url}",
+        status=f"{response.status} {response.reason}",
+        said=said,
     )
-    check = "check the status, e.g. response.raise_for_status(), before reading the JSON"
+    check = _("check the status, e.g. response.raise_for_status(), before reading the JSON")
     if response.url.origin() != URL(url).origin():
-        return f"{answered} (send it to the `url` your function is given, {url}; {check})"
+        return _("{answered} (send it to the `url` your function is given, {url}; {check})").format(
+            answered=answered, url=url, check=check
+        )
     if response.method == "POST" and response.url.path != "/new":
-        return f"{answered} (POST the prompt to {url}/new; {check})"
-    return f"{answered} ({check})"  # the server's error says what to change
+        return _("{answered} (POST the prompt to {url}/new; {check})").format(
+            answered=answered, url=url, check=check
+        )
+    # the server's error says what to change
+    return _("{answered} ({check})").format(answered=answered, check=check)
 
 
 def _post_slip(lab: LabServer) -> str | None:
@@ -160,10 +187,12 @@ def _post_slip(lab: LabServer) -> str | None:
         return None
     headers = {name.lower(): value for name, value in posts[-1]["headers"].items()}
     if "authorization" not in headers:
-        return "the POST /new carried no Authorization header"
-    content_type = headers.get("content-type", "(none)").split(";")[0]
+        return _("the POST /new carried no Authorization header")
+    content_type = headers.get("content-type", _("(none)")).split(";")[0]
     if content_type != "application/json":
-        return f"the POST /new body came as {content_type}: send it with json=..., not data=..."
+        return _(
+            "the POST /new body came as {content_type}: send it with json=..., not data=..."
+        ).format(content_type=content_type)
     return None
 
 
@@ -173,7 +202,9 @@ def _kind_problem(call: str, got: object) -> str | None:
     if (problem := text_shape_problem(call, got)) is not None:
         return problem
     if isinstance(got, str) and "finish_reason" in got:
-        return f"{call} kept the `done` event's data: it is not part of the answer"
+        return _("{call} kept the `done` event's data: it is not part of the answer").format(
+            call=call
+        )
     return None
 
 
@@ -185,8 +216,12 @@ def _text_problem(call: str, got: object, expected: str) -> str | None:
         return problem
     assert isinstance(got, str)  # _kind_problem checked it is one
     if expected.startswith(got):
-        return f"{call} returned {len(got)} of {len(expected)} characters: read until `done`"
-    return f"{call} returned {_short(got)}, expected {_short(expected)}"
+        return _("{call} returned {got} of {expected} characters: read until `done`").format(
+            call=call, got=len(got), expected=len(expected)
+        )
+    return _("{call} returned {got}, expected {expected}").format(
+        call=call, got=_short(got), expected=_short(expected)
+    )
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -16,6 +16,7 @@ import aiohttp
 
 from sse_lab.lab import exercises
 from sse_lab.lab.exercises import Verdict, ask_as_alice, text_shape_problem, unavailable, verdict
+from sse_lab.lab.i18n import _
 from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.services.nginx import nginx_missing, start_nginx
@@ -52,14 +53,22 @@ async def check_time_to_first_delta(
         start_nginx([lab.url], honour_accel_buffering=False) as buffering,
     ):
         cases = (
-            ("straight from the lab server", lab, lab.url, False),
-            ("through nginx, with X-Accel-Buffering: no", lab, streaming.url, False),
-            ("through nginx, buffering", lab, buffering.url, True),
-            (f"from a model {_LATE} s slow to its first token", late, late.url, False),
+            (_("straight from the lab server"), lab, lab.url, False),
+            (_("through nginx, with X-Accel-Buffering: no"), lab, streaming.url, False),
+            (_("through nginx, buffering"), lab, buffering.url, True),
+            (
+                _("from a model {late} s slow to its first token").format(late=_LATE),
+                late,
+                late.url,
+                False,
+            ),
         )
         measured = []
         for where, server, url, buffered in cases:
-            call = f"time_to_first_delta(url, token, {_PROMPT!r}) {where}"
+            # TRANSLATORS: a call of the learner's function, then where it was measured
+            call = _("{call} {where}").format(
+                call=f"time_to_first_delta(url, token, {_PROMPT!r})", where=where
+            )
             token = server.tokens["alice"]
             got, problem = await _run(call, time_to_first_delta, url, token, _PROMPT)
             problem = problem or _seconds_problem(call, got)
@@ -72,20 +81,27 @@ async def check_time_to_first_delta(
                 )
             if problem:
                 return verdict(problem)
-            measured.append(f"{got:.2f} s {where}")
-    return verdict(None, "time_to_first_delta: " + "; ".join(measured))
+            measured.append(_("{seconds:.2f} s {where}").format(seconds=got, where=where))
+    # TRANSLATORS: between two measurements, as in "0.05 s straight from the lab server; ..."
+    return verdict(None, "time_to_first_delta: " + _("; ").join(measured))
 
 
 def _seconds_problem(call: str, got: object) -> str | None:
     """What is wrong with `got` as a number of seconds, whatever the case, or None."""
     if got is None:
-        return f"{call} returned None: return the seconds until the first delta, a float"
+        return _("{call} returned None: return the seconds until the first delta, a float").format(
+            call=call
+        )
     if isinstance(got, bool) or not isinstance(got, float | int):
-        return f"{call} returned a {type(got).__name__}: return the seconds, a float"
+        return _("{call} returned a {type}: return the seconds, a float").format(
+            call=call, type=type(got).__name__
+        )
     if got > _TIMEOUT:  # longer than the function was given: not seconds
-        return f"{call} returned {got:.0f}: seconds, not milliseconds"
+        return _("{call} returned {got:.0f}: seconds, not milliseconds").format(call=call, got=got)
     if got <= 0:
-        return f"{call} returned {got}: start the clock before the POST, stop it at the delta"
+        return _(
+            "{call} returned {got}: start the clock before the POST, stop it at the delta"
+        ).format(call=call, got=got)
     return None
 
 
@@ -93,27 +109,27 @@ def _whole_answer_problem(call: str, got: float, whole: float, buffered: bool) -
     """Whether the seconds are off by about the whole answer's time: through a buffering
     nginx the first delta comes only with the whole answer, elsewhere long before."""
     if buffered and got < whole / 2:
-        return (
-            f"{call} returned {got:.2f} s, but that nginx lets the first delta through only with "
-            f"the whole answer (about {whole:.1f} s): time the first delta as it arrives "
+        return _(
+            "{call} returned {got:.2f} s, but that nginx lets the first delta through only "
+            "with the whole answer (about {whole:.1f} s): time the first delta as it arrives "
             "through `url`"
-        )
+        ).format(call=call, got=got, whole=whole)
     if not buffered and got > whole / 2:
-        return (
-            f"{call} returned {got:.2f} s, about the whole answer ({whole:.1f} s): stop the "
+        return _(
+            "{call} returned {got:.2f} s, about the whole answer ({whole:.1f} s): stop the "
             "clock at the first `message` event, not at the end of the stream"
-        )
+        ).format(call=call, got=got, whole=whole)
     return None
 
 
 def _headers_problem(call: str, got: float) -> str | None:
     """Whether the seconds are too few for a first delta that comes _LATE after the headers."""
     if got < _LATE * 0.8:
-        return (
-            f"{call} returned {got:.2f} s, but its first delta comes {_LATE} s after the "
+        return _(
+            "{call} returned {got:.2f} s, but its first delta comes {late} s after the "
             "stream's headers: you stopped the clock when the headers arrived, not at the "
             "first `message` event"
-        )
+        ).format(call=call, got=got, late=_LATE)
     return None
 
 
@@ -134,7 +150,7 @@ async def check_read_to_the_end(read_to_the_end: Callable[[str, str], object]) -
         got, problem = await _run(call, read_to_the_end, stream_url, lab.tokens["alice"])
         if problem is None:
             problem = _text_problem(call, got, expected, _reconnects(lab, answer_id))
-    return verdict(problem, "read_to_the_end came back after every cut, and lost nothing")
+    return verdict(problem, _("read_to_the_end came back after every cut, and lost nothing"))
 
 
 def _text_problem(call: str, got: object, expected: str, reconnects: list[str]) -> str | None:
@@ -144,17 +160,19 @@ def _text_problem(call: str, got: object, expected: str, reconnects: list[str]) 
         return problem
     assert isinstance(got, str)  # text_shape_problem checked it is one
     if expected.startswith(got):
-        return (
-            f"{call} returned {len(got)} of {len(expected)} characters: nginx cut the quiet "
-            "stream; reconnect with Last-Event-ID until the `done` event"
-        )
+        return _(
+            "{call} returned {got} of {expected} characters: nginx cut the quiet stream; "
+            "reconnect with Last-Event-ID until the `done` event"
+        ).format(call=call, got=len(got), expected=len(expected))
     if "" in reconnects:
-        return (
-            f"{call} returned {len(got)} characters for {len(expected)}: it reconnected "
-            "without Last-Event-ID, so the server started again from the first delta; send "
-            "the id of the last event you saw"
-        )
-    return f"{call} returned {got[:60]!r}…, expected {expected[:60]!r}…"
+        return _(
+            "{call} returned {got} characters for {expected}: it reconnected without "
+            "Last-Event-ID, so the server started again from the first delta; send the id of "
+            "the last event you saw"
+        ).format(call=call, got=len(got), expected=len(expected))
+    return _("{call} returned {got!r}…, expected {expected!r}…").format(
+        call=call, got=got[:60], expected=expected[:60]
+    )
 
 
 def _reconnects(lab: LabServer, answer_id: str) -> list[str]:
@@ -171,12 +189,16 @@ async def _run(
     try:
         result = await asyncio.wait_for(exercises.call(function, *args), _TIMEOUT)
     except TimeoutError:
-        return None, f"{call} did not return within {_TIMEOUT:.0f} s: stop at the `done` event"
+        return None, _(
+            "{call} did not return within {seconds:.0f} s: stop at the `done` event"
+        ).format(call=call, seconds=_TIMEOUT)
     except aiohttp.ClientPayloadError:
-        return None, (
-            f"{call} raised ClientPayloadError: nginx cut the stream after "
-            f"{_PATIENCE} s without news (proxy_read_timeout); catch it and reconnect"
-        )
+        return None, _(
+            "{call} raised ClientPayloadError: nginx cut the stream after {patience} s without "
+            "news (proxy_read_timeout); catch it and reconnect"
+        ).format(call=call, patience=_PATIENCE)
     except Exception as error:
-        return None, f"{call} raised {type(error).__name__}: {error}"
+        return None, _("{call} raised {error}: {message}").format(
+            call=call, error=type(error).__name__, message=error
+        )
     return result, None

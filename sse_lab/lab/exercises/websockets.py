@@ -16,7 +16,8 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
-from sse_lab.lab.exercises import Verdict, call, values_in_traceback, verdict
+from sse_lab.lab.exercises import Verdict, call, values_in_traceback, verdict, with_rule
+from sse_lab.lab.i18n import _
 from sse_lab.sse import EventStreamParser, ServerSentEvent
 
 __all__ = ["check_binary_over_sse", "check_follow_answer"]
@@ -42,11 +43,14 @@ def check_binary_over_sse(
         try:
             encoded = encode_binary(payload)
         except Exception as error:
-            return verdict(f"encode_binary(payload {n}) raised {error!r}{_encode_mistake(error)}")
+            raised = _("encode_binary(payload {n}) raised {error!r}").format(n=n, error=error)
+            return verdict(with_rule(raised, _encode_mistake(error)))
         if encoded is None:
-            return verdict("encode_binary returned None: return the event's bytes")
+            return verdict(_("encode_binary returned None: return the event's bytes"))
         if not isinstance(encoded, bytes):
-            return verdict(f"encode_binary returned a {type(encoded).__name__}, not bytes")
+            return verdict(
+                _("encode_binary returned a {type}, not bytes").format(type=type(encoded).__name__)
+            )
         wire += encoded
     parser = EventStreamParser()
     events = [
@@ -54,51 +58,60 @@ def check_binary_over_sse(
     ]
     if len(events) != len(_PAYLOADS):
         return verdict(
-            f"the parser found {len(events)} events for {len(_PAYLOADS)} payloads: "
-            "does each encoded event end with a blank line, with no stray blank line inside?"
+            _(
+                "the parser found {events} events for {payloads} payloads: does each encoded "
+                "event end with a blank line, with no stray blank line inside?"
+            ).format(events=len(events), payloads=len(_PAYLOADS))
         )
     for n, (payload, event) in enumerate(zip(_PAYLOADS, events, strict=True), 1):
         try:
             decoded = decode_binary(event)
         except Exception as error:
-            return verdict(f"decode_binary(event {n}) raised {error!r}")
+            return verdict(_("decode_binary(event {n}) raised {error!r}").format(n=n, error=error))
         if decoded is None:
-            return verdict("decode_binary returned None: return the bytes")
+            return verdict(_("decode_binary returned None: return the bytes"))
         if decoded != payload:
             return verdict(
-                f"payload {n} came back different ({_short(decoded)} instead of {_short(payload)}):"
-                f" {_decode_mistake(decoded, event, wire)}"
+                _("payload {n} came back different ({got} instead of {sent}): {mistake}").format(
+                    n=n,
+                    got=_short(decoded),
+                    sent=_short(payload),
+                    mistake=_decode_mistake(decoded, event, wire),
+                )
             )
     ratio = len(wire) / sum(len(payload) for payload in _PAYLOADS)
-    return verdict(None, f"every payload came back intact; {ratio:.2f} bytes sent per byte")
+    return verdict(
+        None,
+        _("every payload came back intact; {ratio:.2f} bytes sent per byte").format(ratio=ratio),
+    )
 
 
-def _encode_mistake(error: Exception) -> str:
-    """The hint when the learner gave ServerSentEvent bytes as `data` ("" otherwise): the
+def _encode_mistake(error: Exception) -> str | None:
+    """The hint when the learner gave ServerSentEvent bytes as `data` (None otherwise): the
     TypeError that raises ("a bytes-like object is required, not 'str'") reads the wrong way."""
     if any(
         isinstance(value, ServerSentEvent) and isinstance(value.data, bytes)
         for value in values_in_traceback(error)
     ):
-        return (
-            ": `data` must be a str, not bytes: base64-encode the payload and decode the "
+        return _(
+            "`data` must be a str, not bytes: base64-encode the payload and decode the "
             "result to text, base64.b64encode(payload).decode('ascii')"
         )
-    return ""
+    return None
 
 
 def _decode_mistake(decoded: object, event: ServerSentEvent, wire: bytes) -> str:
     """What went wrong on the way back, told from what was sent and what came out."""
     if isinstance(decoded, str):
-        return "decode_binary returned a str: return bytes"
+        return _("decode_binary returned a str: return bytes")
     if not wire.isascii():
-        return "CR, LF and bytes that are not UTF-8 do not survive a text stream: send text"
+        return _("CR, LF and bytes that are not UTF-8 do not survive a text stream: send text")
     if decoded == event.data.encode():
-        return (
+        return _(
             "the event arrived intact, but decode_binary returned its text as it is: undo "
             "encode_binary's encoding (for base64: base64.b64decode(event.data))"
         )
-    return "the events arrived intact, so look at decode_binary: it does not undo encode_binary"
+    return _("the events arrived intact, so look at decode_binary: it does not undo encode_binary")
 
 
 def _short(value: object) -> str:
@@ -114,6 +127,10 @@ _WORDS: Final = (
 )  # fmt: skip
 _DROP_AFTER: Final = 4  # deltas per connection before the server drops it
 _MAX_CONNECTIONS: Final = 3 * len(_WORDS)  # beyond this a client is going round in circles
+# The message that asks for an answer's deltas after the `after`-th, as the hints write it
+# (braces in a message would be placeholders: it goes in as one)
+_FOLLOW: Final = '{"type": "follow", "id": answer_id, "after": n}'
+_FOLLOW_LAST: Final = '{"type": "follow", "id": answer_id, "after": <last seq>}'
 
 
 @dataclass
@@ -128,7 +145,7 @@ class _FlakyServer:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {_TOKEN}":
-            self.refused.append("a connection without the Authorization header")
+            self.refused.append(_("a connection without the Authorization header"))
             return web.json_response({"error": "send Authorization: Bearer <token>"}, status=401)
         self.connections += 1
         if self.connections > _MAX_CONNECTIONS:
@@ -149,7 +166,7 @@ class _FlakyServer:
         message = await ws.receive(timeout=_TIMEOUT)
         follow: Any = json.loads(message.data) if message.type is WSMsgType.TEXT else None
         if not isinstance(follow, dict) or follow.get("type") != "follow":
-            self.refused.append(f"a first message {message.data!r}")
+            self.refused.append(_("a first message {data!r}").format(data=message.data))
         elif follow.get("id") != _ANSWER_ID:
             self.refused.append(f'"id": {follow.get("id")!r}')
         elif not isinstance(after := follow.get("after"), int) or not 0 <= after <= len(_WORDS):
@@ -169,7 +186,7 @@ class _FlakyServer:
             await self._drop(ws, request)
             return
         await ws.send_json({"type": "done", "id": _ANSWER_ID, "finish_reason": "stop"})
-        async for _ in ws:  # as the lab's /ws does, the socket stays open for more messages
+        async for _message in ws:  # as the lab's /ws does, the socket stays open for more messages
             pass
 
     async def _drop(self, ws: web.WebSocketResponse, request: web.Request) -> None:
@@ -205,43 +222,48 @@ async def check_follow_answer(
         except TimeoutError:
             return verdict(
                 _afters_problem(server)
-                or f"follow_answer did not return within {_TIMEOUT:.0f} s: does it stop at `done`?"
+                or _(
+                    "follow_answer did not return within {seconds:.0f} s: does it stop at `done`?"
+                ).format(seconds=_TIMEOUT)
             )
         except Exception as error:
-            return verdict(_afters_problem(server) or f"follow_answer raised {error!r}")
+            return verdict(
+                _afters_problem(server) or _("follow_answer raised {error!r}").format(error=error)
+            )
     finally:
         await runner.cleanup()
     return verdict(
         _afters_problem(server) or _text_problem(got, server),
-        "follow_answer resumes after every drop",
+        _("follow_answer resumes after every drop"),
     )
 
 
 def _afters_problem(server: _FlakyServer) -> str | None:
     if server.refused:
-        return (
-            f"the server refused {server.refused[0]}: send "
-            '{"type": "follow", "id": answer_id, "after": n}, with the headers'
+        return _("the server refused {refused}: send {follow}, with the headers").format(
+            refused=server.refused[0], follow=_FOLLOW
         )
     expected = list(range(0, len(_WORDS), _DROP_AFTER))
     if server.afters != expected[: len(server.afters)]:
-        return (
-            f'your follow messages had "after" = {_short(server.afters)}, expected {expected}: '
-            "send the seq of the last delta you received"
-        )
+        return _(
+            'your follow messages had "after" = {got}, expected {expected}: send the seq of '
+            "the last delta you received"
+        ).format(got=_short(server.afters), expected=expected)
     return None
 
 
 def _text_problem(got: object, server: _FlakyServer) -> str | None:
     if got is None:
-        return "follow_answer returned None: return the answer's text"
+        return _("follow_answer returned None: return the answer's text")
     if got == "".join(_WORDS):
         return None
-    problem = f"follow_answer returned {_short(got)}, expected {_short(''.join(_WORDS))}"
+    problem = _("follow_answer returned {got}, expected {expected}").format(
+        got=_short(got), expected=_short("".join(_WORDS))
+    )
     if len(server.afters) == 1:
-        return (
-            f"{problem}: the server dropped your only connection after {_DROP_AFTER} deltas; "
-            'connect again and send {"type": "follow", "id": answer_id, "after": <last seq>} '
-            "until `done` arrives (a WebSocket never reconnects by itself)"
-        )
+        return _(
+            "{problem}: the server dropped your only connection after {deltas} deltas; "
+            "connect again and send {follow} until `done` arrives (a WebSocket never "
+            "reconnects by itself)"
+        ).format(problem=problem, deltas=_DROP_AFTER, follow=_FOLLOW_LAST)
     return problem

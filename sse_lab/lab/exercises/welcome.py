@@ -13,15 +13,21 @@ from typing import Final
 from unittest import mock
 
 from sse_lab.config import Upstream
-from sse_lab.lab.exercises import Verdict, verdict
+from sse_lab.lab.exercises import Verdict, verdict, with_hint
+from sse_lab.lab.i18n import N_, _
 
 __all__ = ["check_real_model_env", "check_stream_stats"]
 
 # arrival times (s since Send) -> (time to first token, tokens per second after it), with a hint
 _STATS_CASES: Final[tuple[tuple[tuple[float, ...], float, float, str], ...]] = (
-    ((0.5, 0.6, 0.7, 0.8, 0.9), 0.5, 10.0, "4 tokens came after the first, in 0.4 s"),
-    ((0.25, 0.5, 1.0), 0.25, 2 / 0.75, "2 tokens came after the first, in 0.75 s"),
-    ((1.2, 1.2, 1.3, 1.7), 1.2, 6.0, "tokens can arrive together: count tokens, not moments"),
+    ((0.5, 0.6, 0.7, 0.8, 0.9), 0.5, 10.0, N_("4 tokens came after the first, in 0.4 s")),
+    ((0.25, 0.5, 1.0), 0.25, 2 / 0.75, N_("2 tokens came after the first, in 0.75 s")),
+    (
+        (1.2, 1.2, 1.3, 1.7),
+        1.2,
+        6.0,
+        N_("tokens can arrive together: count tokens, not moments"),
+    ),
 )
 
 _ENV_NAMES: Final = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "SSE_LAB_MODEL")
@@ -50,18 +56,33 @@ def check_stream_stats(stream_stats: Callable[[list[float]], object]) -> Verdict
         try:
             got = stream_stats(list(arrivals))
         except Exception as error:
-            return verdict(f"{call} raised {error!r}")
+            return verdict(_("{call} raised {error!r}").format(call=call, error=error))
         if got is None:
-            return verdict(f"{call} returned None: return (first_token_s, tokens_per_s)")
+            return verdict(
+                _("{call} returned None: return (first_token_s, tokens_per_s)").format(call=call)
+            )
         if not (isinstance(got, tuple) and len(got) == 2):
-            return verdict(f"{call} returned {got!r}: return a pair (first_token_s, tokens_per_s)")
+            return verdict(
+                _("{call} returned {got!r}: return a pair (first_token_s, tokens_per_s)").format(
+                    call=call, got=got
+                )
+            )
         if not all(isinstance(x, int | float) for x in got):
-            return verdict(f"{call} returned {got!r}: both should be numbers")
+            return verdict(
+                _("{call} returned {got!r}: both should be numbers").format(call=call, got=got)
+            )
         if not math.isclose(got[0], first):
-            return verdict(f"{call}: time to first token {got[0]!r}, expected {first}")
+            return verdict(
+                _("{call}: time to first token {got!r}, expected {expected}").format(
+                    call=call, got=got[0], expected=first
+                )
+            )
         if not math.isclose(got[1], rate):
-            return verdict(f"{call}: {got[1]!r} tokens/s, expected {rate:.3g} (hint: {hint})")
-    return verdict(None, "stream_stats measures what the chat view shows")
+            problem = _("{call}: {got!r} tokens/s, expected {expected:.3g}").format(
+                call=call, got=got[1], expected=rate
+            )
+            return verdict(with_hint(problem, _(hint)))
+    return verdict(None, _("stream_stats measures what the chat view shows"))
 
 
 def check_real_model_env(
@@ -74,37 +95,56 @@ def check_real_model_env(
         try:
             env = real_model_env(api_key, base_url, model)
         except Exception as error:
-            return verdict(f"{call} raised {error!r}")
+            return verdict(_("{call} raised {error!r}").format(call=call, error=error))
         if env is None:
-            return verdict(f"{call} returned None: return a dict of environment variables")
+            return verdict(
+                _("{call} returned None: return a dict of environment variables").format(call=call)
+            )
         if not isinstance(env, dict):
-            return verdict(f"{call} returned a {type(env).__name__}: return a dict")
+            return verdict(
+                _("{call} returned a {type}: return a dict").format(
+                    call=call, type=type(env).__name__
+                )
+            )
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
             return verdict(
-                f"{call} returned {env!r}: names and values are strings; leave out "
-                "a variable you have no value for"
+                _(
+                    "{call} returned {env!r}: names and values are strings; leave out a "
+                    "variable you have no value for"
+                ).format(call=call, env=env)
             )
         got = _upstream_from(env)
         if got.api_key != expected.api_key:
             return verdict(_api_key_problem(call, got.api_key, expected.api_key))
         if got != expected:
             return verdict(
-                f"{call} leads to base_url={got.base_url!r}, model={got.model!r}; expected "
-                f"base_url={expected.base_url!r}, model={expected.model!r} (the names are "
-                f"{', '.join(_ENV_NAMES)})"
+                _(
+                    "{call} leads to base_url={base_url!r}, model={model!r}; expected "
+                    "base_url={expected_base_url!r}, model={expected_model!r} (the names are "
+                    "{names})"
+                ).format(
+                    call=call,
+                    base_url=got.base_url,
+                    model=got.model,
+                    expected_base_url=expected.base_url,
+                    expected_model=expected.model,
+                    names=", ".join(_ENV_NAMES),
+                )
             )
-    return verdict(None, "real_model_env sets what Upstream.from_env() reads")
+    return verdict(None, _("real_model_env sets what Upstream.from_env() reads"))
 
 
 def _api_key_problem(call: str, got: str, expected: str) -> str:
     """What is wrong with the key the learner's variables lead to: most often a `Bearer `
     written in front, which the SDK adds itself (the values printed would otherwise look alike)."""
     if got.lower().startswith("bearer "):
-        return (
-            f"{call} sets OPENAI_API_KEY={got!r}, expected {expected!r}: give the key bare, "
+        return _(
+            "{call} sets OPENAI_API_KEY={got!r}, expected {expected!r}: give the key bare, "
             "the SDK adds `Bearer ` to the Authorization header itself"
-        )
-    return f"{call} sets OPENAI_API_KEY={got!r}, expected {expected!r}"
+        ).format(call=call, got=got, expected=expected)
+    return _("{call} sets OPENAI_API_KEY={got!r}, expected {expected!r}").format(
+        call=call, got=got, expected=expected
+    )
 
 
 def _upstream_from(env: dict[str, str]) -> Upstream:
