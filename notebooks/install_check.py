@@ -97,6 +97,20 @@ def check_programs() -> None:
             print(f"   to add it: {install_command([program])}")
 
 
+def check_cjk_font() -> None:
+    """A font that draws Chinese in the plots: a missing one is a warning (Chinese titles and
+    legends show as boxes), with the command that installs Debian's."""
+    from sse_lab.cjk_fonts import cjk_fonts
+    from sse_lab.services.programs import CJK_FONT_PACKAGE, apt_install_command
+
+    found = cjk_fonts()
+    if found:
+        print(f"✅ {found[0]}: Chinese in the plots' titles and legends")
+    else:
+        print("⚠️ no font that draws Chinese on this machine, so Chinese in plots shows as boxes")
+        print(f"   to add it: {apt_install_command([CJK_FONT_PACKAGE])}")
+
+
 def check_server() -> bool:
     """Start the lab server, ask it a question, and read the streamed answer to its end."""
     from sse_lab import EventStreamParser, start_server
@@ -129,6 +143,7 @@ def check_setup(show_versions: bool = False) -> bool:
         results += [check_package(name, minimum, show_versions) for name, minimum in wanted]
         results.append(check_widgets())
         check_programs()
+        check_cjk_font()
         try:
             results.append(check_server())
         except Exception as error:  # any failure here is a broken set-up: say which

@@ -1,5 +1,5 @@
 """Notebook 00's set-up check lists every package the lab needs, whatever bounds pyproject
-gives it (a lower bound, or a range below the next minor version)."""
+gives it (a lower bound, or a range below the next minor version), and a font for Chinese."""
 
 from __future__ import annotations
 
@@ -30,3 +30,19 @@ def test_a_range_gives_its_lower_bound() -> None:
     ]:
         match = install_check.REQUIREMENT.match(text)
         assert match is not None and (match[1], match[2]) == expected, text
+
+
+def test_a_font_that_draws_chinese_is_a_check_line(monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sse_lab.cjk_fonts.cjk_fonts", lambda: ["Noto Sans CJK SC"])
+    install_check.check_cjk_font()
+    assert (
+        capsys.readouterr().out == "✅ Noto Sans CJK SC: Chinese in the plots' titles and legends\n"
+    )
+
+
+def test_a_machine_without_one_gets_a_warning_and_the_command(monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sse_lab.cjk_fonts.cjk_fonts", lambda: [])
+    install_check.check_cjk_font()
+    warning, fix = capsys.readouterr().out.splitlines()
+    assert warning.startswith("⚠️ no font that draws Chinese") and "boxes" in warning
+    assert fix == "   to add it: sudo apt-get update && sudo apt-get install -y fonts-noto-cjk"

@@ -4,7 +4,7 @@
 ones are installed where we may (root and apt-get); elsewhere it says which sections of 07
 will not run, and the one command that fixes it. Notebook 00's set-up check lists them too.
 A font for Chinese in the plots, not a command so not in PROGRAMS, is installed (or named)
-in the same step.
+in the same step, and has its line in that check.
 """
 
 from __future__ import annotations
