@@ -46,8 +46,8 @@ lab: $(LAB_STAMP) $(MESSAGES_MO) system-programs
 
 # The tests, then every notebook, English and Chinese (NN-*.zh.ipynb), under strict nbval at a
 # learner's pace (LEARNER_PACE seconds before each code cell), side by side: sleeping costs no
-# CPU. xdist hands out the notebooks longest first, so 8 processes run the 16 in about the
-# time of the two longest one after the other.
+# CPU. xdist hands out the notebooks with the most cells first, the next one to the process
+# that finishes first: 8 processes run the 16 in well under twice the time of the longest.
 LEARNER_PACE ?= 6
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
