@@ -1,12 +1,15 @@
 """The checks' messages in Chinese: sse_lab/locale/zh/LC_MESSAGES/sse_lab.po translates every
-message the code wraps in `_()` or `N_()` (extracted again here, as `make zh` does), with the
-same placeholders, and the compiled .mo that gettext reads is that catalogue. On a copy of
-the package, a new message in the code is caught, and `make zh` adds it to be translated."""
+message the code wraps in `_()` or `N_()` (extracted again here, as `make zh` and `pybabel
+extract` do), with the same placeholders, and the compiled .mo that gettext reads is that
+catalogue. On a copy of the package, a new message in the code is caught, and `make zh` adds
+it to be translated."""
 
 from __future__ import annotations
 
 import gettext
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,16 @@ LAYOUT = Layout(ROOT)
 
 def test_every_message_of_the_checks_has_its_chinese_and_the_catalogue_is_current() -> None:
     assert message_problems(LAYOUT) == []
+
+
+def test_pybabel_extract_finds_the_messages_of_the_template(tmp_path: Path) -> None:
+    pybabel = Path(sys.executable).with_name("pybabel")
+    fresh = tmp_path / "sse_lab.pot"
+    subprocess.run(
+        [str(pybabel), "--quiet", "extract", "-o", str(fresh), str(LAYOUT.package)], check=True
+    )
+    ids = {message.id for message in read_catalogue(fresh) if message.id}
+    assert ids == {message.id for message in read_catalogue(LAYOUT.messages_template) if message.id}
 
 
 def test_the_checks_wrap_their_messages() -> None:
