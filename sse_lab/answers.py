@@ -19,9 +19,8 @@ from openai.types.chat import ChatCompletionChunk
 
 from sse_lab.burst_log import BurstLog
 from sse_lab.config import Upstream
-from sse_lab.feeds import Batch, Feed, Subscription
 from sse_lab.sse import EventStreamParser
-from sse_lab.stores.base import Answer, AnswerStore, Outcome, Progress, StoreUnavailable
+from sse_lab.stores.base import Answer, AnswerStore, Batch, Outcome, StoreUnavailable, follow
 
 log = logging.getLogger("sse_lab.answers")
 
@@ -37,10 +36,7 @@ class Limits:
 class AnswerService:
     """Starts, stops and follows answers; owns one generation task per running answer."""
 
-    def __init__(
-        self, store: AnswerStore, upstream: Upstream, limits: Limits, heartbeat: float = 15.0
-    ) -> None:
-        """`heartbeat`: seconds without news after which readers get an empty batch."""
+    def __init__(self, store: AnswerStore, upstream: Upstream, limits: Limits) -> None:
         if upstream.base_url is None:
             raise ValueError("the upstream needs a base_url")
         self.store = store
@@ -55,8 +51,6 @@ class AnswerService:
             http_client=openai.DefaultAioHttpClient(),
         )
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._feeds: dict[str, Feed] = {}
-        self._heartbeat = heartbeat
         self._unstored = BurstLog(log, verb="could not store")  # an outage: one line a burst
         store.on_ended(self._ended)
 
@@ -89,59 +83,10 @@ class AnswerService:
         """How many answers are being generated right now."""
         return len(self._tasks)
 
-    @contextlib.asynccontextmanager
-    async def follow(
-        self, answer_id: str, after: int = 0, progress: Progress | None = None
-    ) -> AsyncIterator[Subscription]:
-        """The answer's pieces after `after`, in batches for `async for` within the block:
-        what is stored at once, then what the answer's feed passes on, the End last; an
-        empty batch after `heartbeat` s without news. `progress`: the store's read for
-        `after`, if the caller has made it already. ValueError if `after` is beyond what a
-        running answer has: no feed may start ahead of it."""
-        subscription = Subscription(after)
-        feed = await self._catch_up(answer_id, subscription, progress)
-        if feed is None:  # the answer has ended: the subscription has it all
-            yield subscription
-            return
-        feed.subscribe(subscription)
-        try:
-            yield subscription
-        finally:
-            feed.unsubscribe(subscription)
-
-    async def _catch_up(
-        self, answer_id: str, subscription: Subscription, progress: Progress | None
-    ) -> Feed | None:
-        """Give `subscription` what is stored after its seq; return the feed for the rest,
-        which has passed on nothing beyond that (None: the answer has ended)."""
-        while True:
-            after = subscription.seq
-            progress = progress or await self.store.read(answer_id, after)
-            if progress.behind(after):
-                raise ValueError(f"{answer_id} has {progress.last_seq} deltas, not {after}")
-            batch = Batch.of(progress)
-            if batch.pieces:
-                subscription.give(batch)
-            if batch.ended:
-                return None
-            feed = self._feed(answer_id, subscription.seq)
-            if feed.seq <= subscription.seq:
-                return feed
-            progress = None
-
-    def _feed(self, answer_id: str, after: int) -> Feed:
-        """The answer's feed in this process, started (from `after`) if it has none yet, or
-        only one that has ended (its leaving `_feeds` waits for a turn of the loop)."""
-        feed = self._feeds.get(answer_id)
-        if feed is None or feed.ended.done():
-            feed = self._feeds[answer_id] = Feed(self.store, answer_id, after, self._heartbeat)
-
-            def forget(_: object) -> None:
-                if self._feeds.get(answer_id) is feed:  # not a feed started after it
-                    del self._feeds[answer_id]
-
-            feed.ended.add_done_callback(forget)
-        return feed
+    def follow(self, answer_id: str, after: int = 0) -> AsyncIterator[Batch]:
+        """The answer's pieces after `after`, in batches for `async for`: what is stored,
+        then each batch as the store publishes it, the End last (see `stores.base.follow`)."""
+        return follow(self.store, answer_id, after)
 
     async def end_running(self) -> None:
         """End every answer this process generates as an error ("the server stopped"), and
@@ -152,10 +97,8 @@ class AnswerService:
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
-        ending = [feed.ended for answer_id, feed in self._feeds.items() if answer_id in tasks]
         for answer_id in tasks:
             await self._end(answer_id, Outcome("error", None, "the server stopped"))
-        await asyncio.gather(*ending, return_exceptions=True)
 
     async def close(self) -> None:
         """`end_running`, then close the upstream client. Safe to call more than once."""

@@ -26,6 +26,7 @@ from sse_lab.services.chromium import CHROMIUM_ARGS, browser_missing, find_chrom
 from sse_lab.services.process import MissingProgram, ServiceProcess, start_process
 from sse_lab.services.redis import RedisServer, start_redis
 from sse_lab.sse import EventStreamParser, ServerSentEvent
+from sse_lab.stores.base import AnswerStore, Batch, Delta, End, follow
 
 
 @pytest.fixture
@@ -217,3 +218,28 @@ async def serving_app(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+class Reader:
+    """A reader following an answer in a task of its own, as a route does."""
+
+    def __init__(self, store: AnswerStore, answer_id: str, after: int = 0) -> None:
+        self.batches: list[Batch] = []
+        self.task = asyncio.create_task(self._read(store, answer_id, after))
+
+    async def _read(self, store: AnswerStore, answer_id: str, after: int) -> None:
+        async for batch in follow(store, answer_id, after):
+            self.batches.append(batch)
+
+    @property
+    def texts(self) -> list[str]:
+        return [text for _, text in self.deltas]
+
+    @property
+    def deltas(self) -> list[tuple[int, str]]:
+        return [(p.seq, p.text) for b in self.batches for p in b.pieces if isinstance(p, Delta)]
+
+    @property
+    def end(self) -> End | None:
+        last = self.batches[-1].pieces[-1] if self.batches and self.batches[-1].pieces else None
+        return last if isinstance(last, End) else None

@@ -13,11 +13,11 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
-from conftest import read_events, until
+from conftest import Reader, read_events, until
 from sse_lab.lab.launch import start_server
 from sse_lab.services.process import free_port
 from sse_lab.services.redis import RedisServer, start_redis
-from sse_lab.stores.base import STORE_ERROR, Outcome, Progress, StoreUnavailable
+from sse_lab.stores.base import STORE_ERROR, Outcome, StoreUnavailable
 from sse_lab.stores.redis import (
     ENDED_CHANNEL,
     EXPIRED,
@@ -36,23 +36,19 @@ async def two(redis_server: RedisServer) -> AsyncIterator[list[RedisAnswerStore]
         await store.close()
 
 
-def told(news: list[Progress]) -> list[tuple[int, str]]:
-    return [delta for progress in news for delta in progress.deltas]
-
-
 async def test_another_process_reads_and_tails_the_answer_by_its_seqs(
     two: list[RedisAnswerStore], redis_server: RedisServer
 ) -> None:
     writer, reader = two
     answer = await writer.create("alice", "q")
     await writer.append(answer.id, 1, ["Hel", "lo"])
-    news: list[Progress] = []
-    reader.watch(answer.id, 0, news.append)
-    assert await until(lambda: told(news) == [(1, "Hel"), (2, "lo")])
+    following = Reader(reader, answer.id)
+    assert await until(lambda: following.deltas == [(1, "Hel"), (2, "lo")])
     await writer.append(answer.id, 3, ["!"])
     await writer.finish(answer.id, Outcome("done", "stop"))
-    assert await until(lambda: news[-1].status == "done")
-    assert told(news) == [(1, "Hel"), (2, "lo"), (3, "!")]
+    await asyncio.wait_for(following.task, 5)
+    assert following.end is not None and following.end.outcome.status == "done"
+    assert following.deltas == [(1, "Hel"), (2, "lo"), (3, "!")]
     assert (await reader.read(answer.id, 2)).deltas == [(3, "!")]
 
     async with aioredis.Redis.from_url(redis_server.url, decode_responses=True) as raw:
@@ -120,12 +116,12 @@ async def test_an_answer_whose_process_died_ends_with_an_error_after_its_deltas(
     answer = await dying.create("alice", "q")
     await dying.append(answer.id, 1, ["half"])
     _, tailer = two
-    news: list[Progress] = []
-    tailer.watch(answer.id, 0, news.append)
-    assert await until(lambda: told(news) == [(1, "half")])
+    following = Reader(tailer, answer.id)
+    assert await until(lambda: following.deltas == [(1, "half")])
     await dying.close()  # its lease is no longer renewed, as after a kill -9
-    assert await until(lambda: news[-1].status == "error", seconds=10)
-    assert (news[-1].outcome.error, told(news)) == (WORKER_LOST, [(1, "half")])
+    await asyncio.wait_for(following.task, 10)
+    assert following.end is not None
+    assert (following.end.outcome.error, following.deltas) == (WORKER_LOST, [(1, "half")])
 
 
 async def test_a_read_ends_an_orphaned_answer_that_nobody_watched(
@@ -159,12 +155,13 @@ async def test_answers_expire_after_the_retention_time(
 
     writer, watcher = two
     gone = await writer.create("alice", "q")
-    news: list[Progress] = []
-    watcher.watch(gone.id, 0, news.append)
+    following = Reader(watcher, gone.id)
+    await asyncio.sleep(0.1)  # it has read the answer and waits
     async with aioredis.Redis.from_url(redis_server.url) as raw:
         await raw.delete(f"sse_lab:answer:{{{gone.id}}}")  # as its expiry would
-    assert await until(lambda: bool(news), seconds=10)
-    assert (news[-1].status, news[-1].outcome.error) == ("error", EXPIRED)
+    await asyncio.wait_for(following.task, 10)
+    assert following.end is not None
+    assert (following.end.outcome.status, following.end.outcome.error) == ("error", EXPIRED)
 
 
 async def test_a_write_redis_refuses_ends_the_answer_as_an_error_its_readers_see(
@@ -173,23 +170,21 @@ async def test_a_write_redis_refuses_ends_the_answer_as_an_error_its_readers_see
     writer, reader = two
     answer = await writer.create("alice", "q")
     await writer.append(answer.id, 1, ["kept"])
-    here: list[Progress] = []
-    writer.watch(answer.id, 0, here.append)
-    there: list[Progress] = []
-    reader.watch(answer.id, 0, there.append)
-    assert await until(lambda: told(here) == told(there) == [(1, "kept")])
+    here, there = Reader(writer, answer.id), Reader(reader, answer.id)
+    assert await until(lambda: here.deltas == there.deltas == [(1, "kept")])
     async with aioredis.Redis.from_url(redis_server.url) as raw:
         await raw.config_set("maxmemory", "1")  # every write is refused: out of memory
         try:
             await writer.append(answer.id, 2, ["lost"])  # refused when it is sent
             with pytest.raises(StoreUnavailable, match="maxmemory"):
                 await writer.finish(answer.id, Outcome("done", "stop"))
-            assert await until(lambda: here[-1].status == there[-1].status == "error")
+            await asyncio.wait_for(asyncio.gather(here.task, there.task), 10)
         finally:
             await raw.config_set("maxmemory", "0")
     # Readers on every process are told one end, which the store does not hold (no seq)...
-    for news in (here, there):
-        assert (news[-1].outcome.error, news[-1].kept, told(news)) == (
+    for following in (here, there):
+        assert following.end is not None
+        assert (following.end.outcome.error, following.end.kept, following.deltas) == (
             STORE_LOST,
             False,
             [(1, "kept")],
@@ -215,22 +210,21 @@ async def test_redis_going_away_is_told_and_its_return_serves_again() -> None:
         store = await RedisAnswerStore.connect(server.url)
         answer = await store.create("alice", "q")
         await store.append(answer.id, 1, ["acknowledged"])
-        news: list[Progress] = []
-        store.watch(answer.id, 0, news.append)
-        assert await until(lambda: told(news) == [(1, "acknowledged")])
+        following = Reader(store, answer.id)
+        assert await until(lambda: following.deltas == [(1, "acknowledged")])
         server.pause()
-        assert await until(lambda: news[-1].status == "error")
-        assert news[-1].outcome.error == STORE_LOST
+        await asyncio.wait_for(following.task, 10)
+        assert following.end is not None and following.end.outcome.error == STORE_LOST
         with pytest.raises(StoreUnavailable, match="unreachable"):
             await store.create("alice", "while it is away")
         server.resume()
         assert (await store.read(answer.id, 0)).deltas[:1] == [(1, "acknowledged")]
         again = await store.create("alice", "after")
-        later: list[Progress] = []
-        store.watch(again.id, 0, later.append)
+        later = Reader(store, again.id)
         await store.append(again.id, 1, ["back"])
         await store.finish(again.id, Outcome("done", "stop"))
-        assert await until(lambda: bool(later) and later[-1].status == "done", seconds=10)
+        await asyncio.wait_for(later.task, 10)
+        assert later.end is not None and later.end.outcome.status == "done"
         await store.close()
 
 

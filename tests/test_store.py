@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sse_lab.stores.base import STORE_ERROR, Outcome, Progress
+from conftest import Reader
+from sse_lab.stores.base import STORE_ERROR, Delta, Outcome
 from sse_lab.stores.sqlite import RESTART_ERROR, SQLiteAnswerStore
 
 
@@ -18,14 +19,13 @@ async def test_deltas_appended_in_one_turn_are_committed_together_and_before_the
     path = str(tmp_path / "answers.db")
     store = SQLiteAnswerStore(path)
     first, second = await store.create("alice", "one"), await store.create("bob", "two")
-    news: list[Progress] = []
-    for answer in (first, second):
-        store.watch(answer.id, 0, news.append)
+    news = [tail.next for answer in (first, second) if (tail := store.tail(answer.id))]
     await store.append(first.id, 1, ["x"])
     await store.append(second.id, 1, ["x"])
-    assert news == []  # appending does not wait: the commit is the loop's next callback
+    assert not any(next.done() for next in news)  # the commit is the loop's next callback
     await asyncio.sleep(0)
-    assert [p.deltas for p in news] == [[(1, "x")], [(1, "x")]]
+    published = [next.result().batch.pieces for next in news]
+    assert published == [(Delta(1, "x"),), (Delta(1, "x"),)]
     # A delta appended just before the end is stored before it.
     await store.append(second.id, 2, ["y"])
     await store.finish(second.id, Outcome("done", "stop"))
@@ -62,9 +62,8 @@ async def test_an_end_the_database_refused_still_ends_the_answer_for_its_readers
     path = str(tmp_path / "answers.db")
     store = SQLiteAnswerStore(path)
     answer = await store.create("alice", "q")
-    news: list[Progress] = []
-    store.watch(answer.id, 0, news.append)
-    await asyncio.sleep(0)  # the watch starts in the loop's next callback
+    reader = Reader(store, answer.id)
+    await asyncio.sleep(0)  # it has read the store and waits
     with sqlite3.connect(path) as other:  # makes the database refuse every end
         other.execute(
             "CREATE TRIGGER refuse BEFORE UPDATE ON answers"
@@ -72,7 +71,9 @@ async def test_an_end_the_database_refused_still_ends_the_answer_for_its_readers
         )
     assert await store.finish(answer.id, Outcome("done", "stop"))
     ended = ("error", f"{STORE_ERROR}: disk full")
-    assert [(p.status, p.outcome.error) for p in news] == [ended]
+    await reader.task
+    assert reader.end is not None
+    assert (reader.end.outcome.status, reader.end.outcome.error) == ended
     # A reader that comes later gets that end too, and no second end wins.
     assert (
         (await store.read(answer.id, 0)).status,

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from conftest import until
-from sse_lab.stores.base import AnswerEnded, AnswerStore, Outcome, Progress, Watcher
+from conftest import Reader, until
+from sse_lab.stores.base import AnswerEnded, AnswerStore, Delta, End, Outcome
 from sse_lab.stores.redis import RedisAnswerStore
 from sse_lab.stores.sqlite import SQLiteAnswerStore
 
@@ -22,10 +22,6 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[AnswerStore]:
         opened = await RedisAnswerStore.connect(request.getfixturevalue("redis_server").url)
     yield opened
     await opened.close()
-
-
-def deltas_of(news: list[Progress]) -> list[list[tuple[int, str]]]:
-    return [p.deltas for p in news]
 
 
 async def test_an_answer_is_read_back_in_order_after_any_sequence_number(
@@ -100,82 +96,75 @@ async def test_ids_are_unguessable_and_unknown_ids_have_no_row(store: AnswerStor
     assert await store.get("ans_nope") is None
 
 
-def told(news: list[Progress]) -> list[tuple[int, str]]:
-    """Every delta the watcher was told, in order, however the calls grouped them."""
-    return [delta for progress in news for delta in progress.deltas]
-
-
-async def test_a_watcher_gets_what_is_stored_then_each_commit_then_the_end(
+async def test_a_reader_gets_what_is_stored_then_each_write_then_the_end(
     store: AnswerStore,
 ) -> None:
     answer = await store.create("alice", "q")
     await store.append(answer.id, 1, ["a", "b"])
-    news: list[Progress] = []
-    store.watch(answer.id, 1, news.append)
-    assert await until(lambda: told(news) == [(2, "b")])  # what it lacks of the stored
+    reader = Reader(store, answer.id, 1)
+    assert await until(lambda: reader.deltas == [(2, "b")])  # what it lacks of the stored
 
     await store.append(answer.id, 3, ["c"])
-    assert await until(lambda: told(news) == [(2, "b"), (3, "c")])
+    assert await until(lambda: reader.deltas == [(2, "b"), (3, "c")])
     await store.finish(answer.id, Outcome("done", "stop"))
-    assert await until(lambda: news[-1].status != "running")
-    assert told(news) == [(2, "b"), (3, "c")]
-    assert all(p.status == "running" for p in news[:-1])  # the end is the last call
-    assert (news[-1].status, news[-1].outcome.finish_reason, news[-1].last_seq) == (
-        "done",
-        "stop",
-        3,
-    )
+    await asyncio.wait_for(reader.task, 5)
+    assert reader.deltas == [(2, "b"), (3, "c")]
+    assert reader.end == End(4, Outcome("done", "stop"))
+    assert not any(batch.ended for batch in reader.batches[:-1])  # the end comes last
 
 
-async def test_every_watcher_hears_the_end_even_if_one_unwatches_on_hearing_it(
+async def test_every_reader_hears_the_end_and_one_that_leaves_takes_nothing_from_the_others(
     store: AnswerStore,
 ) -> None:
     answer = await store.create("alice", "q")
-    heard: list[str] = []
-    unwatches = {}
-
-    def watcher(name: str) -> Watcher:
-        def hear(progress: Progress) -> None:
-            heard.append(name)
-            unwatches[name]()
-
-        return hear
-
-    for name in ("first", "second"):
-        unwatches[name] = store.watch(answer.id, 0, watcher(name))
+    leaving, staying = Reader(store, answer.id), Reader(store, answer.id)
+    await store.append(answer.id, 1, ["a"])
+    assert await until(lambda: leaving.deltas == staying.deltas == [(1, "a")])
+    leaving.task.cancel()  # while both wait for what comes next
+    await store.append(answer.id, 2, ["b"])
     await store.finish(answer.id, Outcome("done", "stop"))
-    assert await until(lambda: len(heard) == 2)
-    assert heard == ["first", "second"]
+    await asyncio.wait_for(staying.task, 5)
+    assert staying.deltas == [(1, "a"), (2, "b")]
+    assert staying.end == End(3, Outcome("done", "stop"))
+    late = Reader(store, answer.id, 1)  # after the end: from the store, at once
+    await asyncio.wait_for(late.task, 5)
+    assert (late.deltas, late.end) == ([(2, "b")], End(3, Outcome("done", "stop")))
 
 
-async def test_a_watcher_of_an_ended_answer_gets_all_of_it_at_once(store: AnswerStore) -> None:
+async def test_a_reader_of_an_ended_answer_gets_all_of_it_at_once(store: AnswerStore) -> None:
     answer = await store.create("alice", "q")
     await store.append(answer.id, 1, ["a"])
     await store.finish(answer.id, Outcome("error", None, "it broke"))
-    news: list[Progress] = []
-    unwatch = store.watch(answer.id, 0, news.append)
-    assert await until(lambda: bool(news))
-    unwatch()
-    assert [(p.deltas, p.status, p.outcome.error) for p in news] == [
-        ([(1, "a")], "error", "it broke")
+    reader = Reader(store, answer.id)
+    await asyncio.wait_for(reader.task, 5)
+    assert [batch.pieces for batch in reader.batches] == [
+        (Delta(1, "a"), End(2, Outcome("error", None, "it broke")))
     ]
 
 
-async def test_an_unwatched_watcher_hears_no_more(store: AnswerStore) -> None:
+async def test_readers_joining_while_deltas_come_miss_nothing_and_get_nothing_twice(
+    store: AnswerStore,
+) -> None:
     answer = await store.create("alice", "q")
-    news: list[Progress] = []
-    unwatch = store.watch(answer.id, 0, news.append)
-    await store.append(answer.id, 1, ["a"])
-    assert await until(lambda: told(news) == [(1, "a")])
-    unwatch()
-    unwatch()  # safe to repeat
-    still: list[Progress] = []
-    store.watch(answer.id, 1, still.append)  # hears what the first would have
-    await store.append(answer.id, 2, ["b"])
+    readers = []
+    for seq in range(1, 31):
+        await store.append(answer.id, seq, [str(seq)])
+        readers.append(Reader(store, answer.id, seq // 2))
+        await asyncio.sleep(0.001 * (seq % 3))  # some join before the write, some after
     await store.finish(answer.id, Outcome("done", "stop"))
-    assert await until(lambda: bool(still) and still[-1].status == "done")
-    assert told(still) == [(2, "b")]
-    assert told(news) == [(1, "a")] and news[-1].status == "running"
+    await asyncio.wait_for(asyncio.gather(*(reader.task for reader in readers)), 10)
+    for reader, seq in zip(readers, range(1, 31), strict=True):
+        assert reader.deltas == [(n, str(n)) for n in range(seq // 2 + 1, 31)]
+        assert reader.end == End(31, Outcome("done", "stop"))
+
+
+async def test_a_reader_claiming_more_than_a_running_answer_has_is_refused(
+    store: AnswerStore,
+) -> None:
+    answer = await store.create("alice", "q")
+    await store.append(answer.id, 1, ["a", "b"])
+    with pytest.raises(ValueError, match="has 2 deltas, not 3"):
+        await Reader(store, answer.id, 3).task
 
 
 async def test_reading_an_unknown_answer_is_a_key_error(store: AnswerStore) -> None:
@@ -212,33 +201,18 @@ async def test_an_append_to_an_ended_or_unknown_answer_is_answer_ended_on_every_
         await store.append("ans_nope", 1, ["b"])
 
 
-async def test_a_watcher_is_told_nothing_before_watch_returns_then_what_is_stored(
-    store: AnswerStore,
-) -> None:
-    running, ended = await store.create("alice", "q"), await store.create("bob", "q")
-    for answer in (running, ended):
-        await store.append(answer.id, 1, ["a"])
-    await store.finish(ended.id, Outcome("done", "stop"))
-    news: dict[str, list[Progress]] = {running.id: [], ended.id: []}
-    for answer_id, heard in news.items():
-        store.watch(answer_id, 0, heard.append)
-        assert heard == []  # the same timing on every store: from its own callback or task
-    assert await until(lambda: all(news.values()))
-    assert [told(heard) for heard in news.values()] == [[(1, "a")], [(1, "a")]]
-
-
 async def test_every_call_tells_the_same_outcome_and_the_writer_hears_of_its_end(
     store: AnswerStore,
 ) -> None:
     ended: list[str] = []
     store.on_ended(ended.append)
     answer = await store.create("alice", "q")
-    news: list[Progress] = []
-    store.watch(answer.id, 0, news.append)
+    reader = Reader(store, answer.id)
+    await asyncio.sleep(0.01)
     outcome = Outcome("error", None, "it broke")
     assert await store.finish(answer.id, outcome)
     assert ended == [answer.id]  # a stop from another caller would cancel generation here
-    assert await until(lambda: bool(news))
+    await asyncio.wait_for(reader.task, 5)
     row = await store.get(answer.id)
-    assert row is not None
-    assert {news[-1].outcome, (await store.read(answer.id, 0)).outcome, row.outcome} == {outcome}
+    assert row is not None and reader.end is not None
+    assert {reader.end.outcome, (await store.read(answer.id, 0)).outcome, row.outcome} == {outcome}

@@ -50,7 +50,7 @@ async def answer_service(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = await open_store(settings)
     limits = Limits(settings.max_tokens, settings.max_seconds)
-    app[ANSWERS] = AnswerService(store, settings.upstream, limits, settings.heartbeat)
+    app[ANSWERS] = AnswerService(store, settings.upstream, limits)
     try:
         yield
     finally:
@@ -61,9 +61,11 @@ async def answer_service(app: web.Application) -> AsyncIterator[None]:
 async def open_store(settings: Settings) -> AnswerStore:
     """The answer store of `settings`: Redis when `store` names one, else the SQLite file."""
     if not settings.store:
-        return SQLiteAnswerStore(settings.db_path)
+        return SQLiteAnswerStore(settings.db_path, settings.heartbeat)
     url = check_store(settings.store)
-    return await RedisAnswerStore.connect(url, retention=settings.store_retention)
+    return await RedisAnswerStore.connect(
+        url, retention=settings.store_retention, heartbeat=settings.heartbeat
+    )
 
 
 async def say_goodbye(app: web.Application) -> None:

@@ -10,14 +10,12 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from sse_lab.answers import AnswerService
 from sse_lab.server import stream_tokens
 from sse_lab.server.auth import require_user, stream_token_user
 from sse_lab.server.bodies import BadJSON, json_response, read_json
 from sse_lab.server.errors import error_response, shown
 from sse_lab.server.state import ANSWERS, SETTINGS
 from sse_lab.server.streams import batch_bytes, event_stream, parse_last_event_id, stream_head
-from sse_lab.stores.base import Progress
 
 routes = web.RouteTableDef()
 
@@ -70,7 +68,7 @@ async def stream_answer(request: web.Request) -> web.StreamResponse:
         return web.Response(status=204)  # the reader saw the end: a browser stops reconnecting
     if request.method == "HEAD":
         return stream_head()
-    return await _stream(request, answers, answer_id, after, progress)
+    return await _stream(request, answer_id, after)
 
 
 @routes.delete("/sse/{id}")
@@ -106,7 +104,7 @@ async def ask(request: web.Request) -> web.StreamResponse:
     answers = request.app[ANSWERS]
     answer = await answers.start("anonymous", prompt)
     try:
-        return await _stream(request, answers, answer.id, 0)
+        return await _stream(request, answer.id, 0)
     finally:
         await answers.stop(answer.id)
 
@@ -123,19 +121,10 @@ async def _own_answer_id(request: web.Request, *, stream_token_ok: bool = False)
     return answer_id
 
 
-async def _stream(
-    request: web.Request,
-    answers: AnswerService,
-    answer_id: str,
-    after: int,
-    progress: Progress | None = None,
-) -> web.StreamResponse:
-    """Send the answer's events after `after`: what is stored, then each batch as the
-    answer's feed passes it on (the same batches for all of its readers), the end last."""
-    async with (
-        event_stream(request) as stream,
-        answers.follow(answer_id, after, progress) as batches,
-    ):
-        async for batch in batches:
+async def _stream(request: web.Request, answer_id: str, after: int) -> web.StreamResponse:
+    """Send the answer's events after `after`: what is stored, then each batch as the store
+    publishes it (the same batches, encoded once, for all of its readers), the end last."""
+    async with event_stream(request) as stream:
+        async for batch in request.app[ANSWERS].follow(answer_id, after):
             await stream.send(batch_bytes(batch))
     return stream.response

@@ -8,12 +8,11 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from sse_lab.feeds import Batch, Delta, End
 from sse_lab.server.aiohttp_private import close_if_quiet
 from sse_lab.server.bodies import to_json
 from sse_lab.server.state import OPEN_STREAMS, SETTINGS
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
-from sse_lab.stores.base import MAX_SEQ
+from sse_lab.stores.base import MAX_SEQ, Batch, Delta, End
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",

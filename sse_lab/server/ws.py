@@ -14,12 +14,11 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from sse_lab.answers import AnswerService
-from sse_lab.feeds import Delta, End
 from sse_lab.server.auth import require_user
 from sse_lab.server.bodies import BadJSON, parse_json, to_json
 from sse_lab.server.errors import error_response, shown
 from sse_lab.server.state import ANSWERS, OPEN_SOCKETS, SETTINGS
-from sse_lab.stores.base import MAX_SEQ, StoreUnavailable
+from sse_lab.stores.base import MAX_SEQ, Delta, End, StoreUnavailable
 
 log = logging.getLogger("sse_lab.server")
 routes = web.RouteTableDef()
@@ -153,10 +152,9 @@ class Conversation:
         try:
             await self._send({"type": "answer", "id": answer_id})
             # Heartbeats (empty batches) send nothing: the socket's own ping/pong keeps it alive.
-            async with self._answers.follow(answer_id, after) as batches:
-                async for batch in batches:
-                    for item in batch.pieces:
-                        await self._send(answer_message(answer_id, item))
+            async for batch in self._answers.follow(answer_id, after):
+                for item in batch.pieces:
+                    await self._send(answer_message(answer_id, item))
             ended = True
         except ConnectionResetError:
             pass  # the client left

@@ -1,18 +1,20 @@
-"""The seam between the routes and the answer stores: its types, its protocol, and the checks
-both stores make before an append.
+"""The seam between the routes and the answer stores: the types an answer is told in, the
+tail that all of an answer's readers in a process share, and what every store does alike.
 
 An answer is created (owner, prompt), gets deltas 1, 2, ... appended, and is finished once
-(the first end wins). Readers `read` what comes after the n deltas they have, with how the
-answer stands, or `watch` for it. `sqlite.SQLiteAnswerStore` is the embedded default;
-`redis.RedisAnswerStore` (Redis Streams) lets several server processes share answers.
+(the first end wins). A reader `follow`s it: what is stored after the n deltas it has, then
+each batch as the store publishes it to the answer's `Tail`. `sqlite.SQLiteAnswerStore` is
+the embedded default; `redis.RedisAnswerStore` (Redis Streams) lets several server
+processes share answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 Status = Literal["running", "done", "error"]
 
@@ -66,7 +68,7 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """What a reader gets: the deltas after a sequence number, and the answer's outcome then."""
+    """What a read gives: the deltas after a sequence number, and the answer's outcome then."""
 
     deltas: list[tuple[int, str]]
     last_seq: int  # how many deltas the answer has in all, so far
@@ -86,7 +88,118 @@ class Progress:
         return after > self.last_seq and self.status == "running"
 
 
-Watcher = Callable[[Progress], None]
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A piece of the answer, numbered from 1."""
+
+    seq: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """How an answer ended. Its `seq` follows the last delta's, so a reader that saw the end
+    can say so on resume; an end the store does not hold (`kept` False) is sent without it."""
+
+    seq: int
+    outcome: Outcome
+    kept: bool = True
+
+
+class Batch:
+    """Pieces that came together, in order, the End last; none for a heartbeat (nothing new
+    for a while). `wire`: its bytes as sent, made by the first reader that sends it, so
+    that one answer's readers share one encoding (see `server.streams.batch_bytes`)."""
+
+    __slots__ = ("ended", "last", "pieces", "wire")
+
+    def __init__(self, pieces: tuple[Delta | End, ...] = ()) -> None:
+        self.pieces = pieces
+        self.last = pieces[-1].seq if pieces else 0
+        self.ended = bool(pieces) and isinstance(pieces[-1], End)
+        self.wire: bytes | None = None
+
+    @classmethod
+    def of(cls, progress: Progress) -> Batch:
+        """A read as a batch: its deltas, and the End if the answer has ended."""
+        pieces: list[Delta | End] = [Delta(seq, text) for seq, text in progress.deltas]
+        if progress.status != "running":
+            pieces.append(End(progress.last_seq + 1, progress.outcome, progress.kept))
+        return cls(tuple(pieces))
+
+    def after(self, seq: int) -> Batch:
+        """This batch without the pieces up to `seq` (itself when it has none of them)."""
+        if not self.pieces or self.pieces[0].seq > seq:
+            return self
+        return Batch(tuple(piece for piece in self.pieces if piece.seq > seq))
+
+
+class News(NamedTuple):
+    """One batch published to a tail, and the future that the next one will resolve."""
+
+    batch: Batch
+    next: asyncio.Future[News]
+
+
+class Tail:
+    """A running answer's news in this process, shared by all of its readers here.
+
+    Each batch the store publishes resolves `next`, the one future every waiting reader
+    awaits, with the batch and a new `next`: a chain that readers walk, however many they
+    are, at the cost of one future per batch. After `idle` s without news it publishes an
+    empty batch, a heartbeat; the End is its last batch. `seq`: the last piece published.
+    """
+
+    def __init__(self, idle: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.seq = 0
+        self.next: asyncio.Future[News] = self._loop.create_future()
+        self._idle = idle
+        self._news_at = self._loop.time()
+        self._beat = self._loop.call_at(self._news_at + idle, self._heartbeat)
+
+    def publish(self, batch: Batch) -> None:
+        """Give `batch` to every reader of the answer here (after the End: nothing)."""
+        if self.next.done():
+            return  # the End was published
+        news = News(batch, self._loop.create_future())
+        self.next.set_result(news)
+        self.next = news.next
+        self._news_at = self._loop.time()
+        self.seq = batch.last or self.seq
+        if batch.ended:
+            self._beat.cancel()
+
+    def _heartbeat(self) -> None:
+        """Publish an empty batch if nothing came for `idle` s: one timer per answer, moved
+        on when it fires, not once per batch."""
+        due = self._news_at + self._idle
+        if due <= self._loop.time():
+            self.publish(Batch())
+            due = self._news_at + self._idle
+        self._beat = self._loop.call_at(due, self._heartbeat)
+
+
+async def follow(store: AnswerStore, answer_id: str, after: int) -> AsyncIterator[Batch]:
+    """The answer's pieces after `after`, in batches, the End last: what is stored, then each
+    batch as the store publishes it to the answer's tail here (an empty one is a heartbeat).
+    ValueError if `after` is beyond what a running answer has."""
+    tail = store.tail(answer_id)  # joined before the read: nothing falls between the two
+    waiting = tail.next if tail is not None else None
+    progress = await store.read(answer_id, after)
+    if progress.behind(after):
+        raise ValueError(f"{answer_id} has {progress.last_seq} deltas, not {after}")
+    batch = Batch.of(progress)
+    if batch.pieces:
+        yield batch
+    seq = batch.last or after
+    while waiting is not None and not batch.ended:
+        # Shielded: a reader that leaves must not cancel the future the others await.
+        news = await asyncio.shield(waiting)
+        batch, waiting = news.batch.after(seq), news.next
+        if batch.pieces or not news.batch.pieces:  # not what the read gave already
+            seq = batch.last or seq
+            yield batch
 
 
 class AnswerStore(Protocol):
@@ -104,16 +217,15 @@ class AnswerStore(Protocol):
 
     async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
         """Store deltas number `seq`, `seq` + 1, ... (from 1) of an answer this process writes,
-        and tell its watchers soon. Those appended in one turn of the event loop, from any
-        answers, are written together, after this returns. Raises as `Writes.check` does; if
-        storing fails, the answer's next append raises and its end is an error, so no reader
-        takes a gap for a whole answer."""
+        and publish them to its tail soon. Those appended in one turn of the event loop, from
+        any answers, are written together, after this returns. Raises as `Writes.check`
+        does; if storing fails, the answer's next append raises and its end is an error, so
+        no reader takes a gap for a whole answer."""
         ...
 
     async def finish(self, answer_id: str, outcome: Outcome) -> bool:
-        """End a running answer; False if it had already ended (the first end wins). An
-        end the backend cannot store now still reaches the watchers and later readers, and
-        is stored when it can be."""
+        """End a running answer; False if it had already ended (the first end wins). An end
+        the backend cannot store now still reaches the readers, and is stored when it can be."""
         ...
 
     async def read(self, answer_id: str, after: int) -> Progress:
@@ -121,13 +233,9 @@ class AnswerStore(Protocol):
         KeyError for an unknown answer."""
         ...
 
-    def watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
-        """Call `watcher` with the answer's news after `after`, in order, as it is stored:
-        what is stored already, then each write's new deltas, then the end (the last call).
-        On every store, nothing is told before `watch` returns: what is stored comes from
-        the store's own callback or task soon after, then the rest as it comes; an end not
-        `kept` if the store loses touch with its database. Returns a call to stop it.
-        `watcher` runs inside the store's own code, so it must neither block nor raise."""
+    def tail(self, answer_id: str) -> Tail | None:
+        """The answer's tail in this process, to which the store publishes what it stores
+        of it, the End last; None once the answer has ended (a read then has it all)."""
         ...
 
     def on_ended(self, listener: Callable[[str], None]) -> None:

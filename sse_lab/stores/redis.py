@@ -60,16 +60,18 @@ from sse_lab.stores.base import (
     RUNNING,
     Answer,
     AnswerEnded,
+    Batch,
     Outcome,
     Progress,
     StoreUnavailable,
-    Watcher,
+    Tail,
     Writes,
     new_answer_id,
 )
 
 log = logging.getLogger("sse_lab.stores.redis")
 T = TypeVar("T")
+Watcher = Callable[[Progress], None]  # told an answer's news by the tailing loop
 
 RETENTION = 7 * 24 * 3600.0  # seconds an answer is kept
 CONNECTIONS = 128  # per process, besides the tailing loop's
@@ -189,6 +191,7 @@ class RedisAnswerStore:
         retention: float = RETENTION,
         lease: float = LEASE,
         timeout: float = TIMEOUT,
+        heartbeat: float = 15.0,
     ) -> None:
         options: dict[str, Any] = {
             "decode_responses": True,
@@ -220,6 +223,8 @@ class RedisAnswerStore:
         self._retention_ms = int(retention * 1000)
         self._lease = lease
         self._watching: dict[str, list[_Watching]] = {}
+        self._tails: dict[str, Tail] = {}  # of the answers read here, while they run
+        self._heartbeat = heartbeat
         self._writes = Writes()  # the answers generated here
         self._pending: list[tuple[str, int, Sequence[str]]] = []  # appends not yet sent
         self._writing: asyncio.Task[None] | None = None  # sending them
@@ -405,7 +410,28 @@ class RedisAnswerStore:
         """Whether this process generates the answer, or has its end to store."""
         return answer_id in self._writes or answer_id in self._ending
 
-    def watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
+    def tail(self, answer_id: str) -> Tail | None:
+        """The answer's tail here, made at its first reader: the tailing loop publishes to
+        it what Redis holds of the answer (from delta 1), then what comes, the End last."""
+        tail = self._tails.get(answer_id)
+        if tail is not None:
+            return tail
+        tail = self._tails[answer_id] = Tail(self._heartbeat)
+
+        def publish(progress: Progress) -> None:
+            batch = Batch.of(progress)
+            if not batch.pieces:
+                return  # nothing stored yet: heartbeats are the tail's own
+            if batch.ended:
+                unwatch()
+                if self._tails.get(answer_id) is tail:
+                    del self._tails[answer_id]
+            tail.publish(batch)
+
+        unwatch = self._watch(answer_id, 0, publish)
+        return tail
+
+    def _watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
         """The answer's news after `after`, from this process's tailing loop: what is stored
         comes with its first XREAD (soon, not before returning), then the rest as it comes."""
         watching = _Watching(after, watcher)
@@ -598,6 +624,7 @@ class RedisAnswerStore:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._watching.clear()
+        self._tails.clear()
         await self._close_clients()
 
     async def _close_clients(self) -> None:

@@ -16,10 +16,13 @@ from sse_lab.stores.base import (
     RUNNING,
     STORE_ERROR,
     Answer,
+    Batch,
+    Delta,
+    End,
     Outcome,
     Progress,
     StoreUnavailable,
-    Watcher,
+    Tail,
     Writes,
     new_answer_id,
 )
@@ -48,21 +51,6 @@ RESTART_ERROR = "the server restarted while this answer was being written"
 BUSY_TIMEOUT = 0.1
 
 
-class _Live:
-    """A running answer written here: its watchers, and how many of its deltas are
-    committed."""
-
-    __slots__ = ("committed", "watchers")
-
-    def __init__(self) -> None:
-        self.committed = 0
-        self.watchers: list[Watcher] = []
-
-    def tell(self, progress: Progress) -> None:
-        for watcher in tuple(self.watchers):  # a watcher told of the end may unwatch
-            watcher(progress)
-
-
 class SQLiteAnswerStore:
     """The embedded store: one SQLite file in WAL mode, readers woken in this process.
 
@@ -72,13 +60,16 @@ class SQLiteAnswerStore:
     the loop for long.
     Deltas are committed in groups: those appended in one turn of the event loop (from
     any number of answers) share one transaction, which runs as the loop's next callback;
-    `append` does not wait for it. Watchers are told of a delta once it is committed, right
-    in the commit, so a crash never shows a reader more than a restart replays; `read` and
-    `finish` commit first. On opening, answers left 'running' by an earlier process are
-    ended with an error, so their readers get what was stored and then learn why it stopped.
+    `append` does not wait for it. A delta is published to its answer's tail once it is
+    committed, right in the commit, so a crash never shows a reader more than a restart
+    replays; `read` and `finish` commit first. On opening, answers left 'running' by an
+    earlier process are ended with an error, so their readers get what was stored and then
+    learn why it stopped.
     """
 
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(self, path: str = ":memory:", heartbeat: float = 15.0) -> None:
+        """`heartbeat`: seconds without news after which an answer's readers get an empty
+        batch."""
         self._db = sqlite3.connect(
             path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
         )
@@ -90,7 +81,8 @@ class SQLiteAnswerStore:
             (RESTART_ERROR,),
         )
         self._writes = Writes()
-        self._live: dict[str, _Live] = {}
+        self._tails: dict[str, Tail] = {}  # the answers written here, while they run
+        self._heartbeat = heartbeat
         self._pending: list[tuple[str, int, str]] = []  # deltas for the next commit
         # Ends the database refused: readers get them from here, and each commit that
         # succeeds tries to store them again.
@@ -105,7 +97,7 @@ class SQLiteAnswerStore:
                 (answer.id, owner, prompt, answer.created_at),
             )
         self._writes.begin(answer.id)
-        self._live[answer.id] = _Live()
+        self._tails[answer.id] = Tail(self._heartbeat)
         return answer
 
     async def get(self, answer_id: str) -> Answer | None:
@@ -145,13 +137,11 @@ class SQLiteAnswerStore:
                 self._writes.refused(answer_id, exc)
             return
         self._store_unsaved_ends()
-        news: dict[str, list[tuple[int, str]]] = {}
+        news: dict[str, list[Delta]] = {}
         for answer_id, seq, text in pending:
-            news.setdefault(answer_id, []).append((seq, text))
+            news.setdefault(answer_id, []).append(Delta(seq, text))
         for answer_id, deltas in news.items():
-            live = self._live[answer_id]
-            live.committed += len(deltas)
-            live.tell(Progress(deltas, live.committed))
+            self._tails[answer_id].publish(Batch(tuple(deltas)))
 
     async def finish(self, answer_id: str, outcome: Outcome) -> bool:
         self._commit()  # the deltas appended so far come before the end
@@ -165,9 +155,9 @@ class SQLiteAnswerStore:
             # database gets it once it takes writes again (or a restart marks it cut).
             outcome = self._unsaved[answer_id] = Outcome("error", None, f"{STORE_ERROR}: {exc}")
             ended = True
-        live = self._live.pop(answer_id, None)
-        if live is not None:
-            live.tell(Progress([], live.committed, outcome))
+        tail = self._tails.pop(answer_id, None)
+        if tail is not None:
+            tail.publish(Batch((End(tail.seq + 1, outcome),)))
             for listener in self._ended:
                 listener(answer_id)
         return ended
@@ -190,60 +180,24 @@ class SQLiteAnswerStore:
             del self._unsaved[answer_id]
 
     async def read(self, answer_id: str, after: int) -> Progress:
-        return self._read(answer_id, after)
-
-    def _read(self, answer_id: str, after: int) -> Progress:
         self._commit()  # a reader sees what was appended before it asked
-        live = self._live.get(answer_id)
         with _unavailable():
-            if live is None:
-                row = self._db.execute(
-                    "SELECT status, finish_reason, error FROM answers WHERE id = ?", (answer_id,)
-                ).fetchone()
-                if row is None:
-                    raise KeyError(answer_id)
+            row = self._db.execute(
+                "SELECT status, finish_reason, error, (SELECT coalesce(max(seq), 0)"
+                " FROM deltas WHERE answer_id = id) FROM answers WHERE id = ?",
+                (answer_id,),
+            ).fetchone()
+            if row is None:
+                raise KeyError(answer_id)
             rows = self._db.execute(
                 "SELECT seq, text FROM deltas WHERE answer_id = ? AND seq > ? ORDER BY seq",
                 (answer_id, after),
             ).fetchall()
-            if live is not None:
-                return Progress(rows, live.committed)
-            (last_seq,) = self._db.execute(
-                "SELECT count(*) FROM deltas WHERE answer_id = ?", (answer_id,)
-            ).fetchone()
-        return Progress(rows, last_seq, self._unsaved.get(answer_id) or Outcome(*row))
+        *outcome, last_seq = row
+        return Progress(rows, last_seq, self._unsaved.get(answer_id) or Outcome(*outcome))
 
-    def watch(self, answer_id: str, after: int, watcher: Watcher) -> Callable[[], None]:
-        """As the seam says: what is stored is told from the loop's next callback (which
-        reads it and, for a running answer, adds the watcher, in one step)."""
-        watching = True
-
-        def start() -> None:
-            if not watching:
-                return
-            try:
-                progress = self._read(answer_id, after)
-            except KeyError:
-                watcher(Progress([], after, Outcome("error", None, "no such answer"), kept=False))
-                return
-            except StoreUnavailable as exc:
-                watcher(Progress([], after, Outcome("error", None, str(exc)), kept=False))
-                return
-            live = self._live.get(answer_id)
-            if progress.deltas or live is None:
-                watcher(progress)
-            if live is not None:
-                live.watchers.append(watcher)
-
-        def unwatch() -> None:
-            nonlocal watching
-            watching = False
-            live = self._live.get(answer_id)
-            if live is not None and watcher in live.watchers:
-                live.watchers.remove(watcher)
-
-        asyncio.get_running_loop().call_soon(start)
-        return unwatch
+    def tail(self, answer_id: str) -> Tail | None:
+        return self._tails.get(answer_id)
 
     def on_ended(self, listener: Callable[[str], None]) -> None:
         self._ended.append(listener)
@@ -251,7 +205,7 @@ class SQLiteAnswerStore:
     async def close(self) -> None:
         self._commit()
         self._store_unsaved_ends()
-        self._live.clear()
+        self._tails.clear()
         self._db.close()
 
 
