@@ -101,7 +101,7 @@ class Settings:
     max_seconds: float = 120.0  # an answer's time limit
     max_prompt_chars: int = 16_000  # POST /new: longer prompts get 413
     max_url_bytes: int = 8190  # GET /ask: longer URLs get 414, as behind Apache or nginx
-    # Signs the short-lived stream tokens of POST /new (server/stream_tokens.py). Random by
+    # Signs the short-lived stream tokens of POST /new (server/auth.py). Random by
     # default: only this process can check them; workers behind one port must share one.
     stream_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     stream_token_seconds: float = 300.0  # how long a stream token lets its answer be read

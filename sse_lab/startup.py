@@ -57,7 +57,7 @@ def listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
 def raise_open_file_limit() -> None:
     """Raise the soft limit on open files to the hard limit, as servers do: each connection
     takes a descriptor, and at the usual soft limit (1,024) a thousand idle clients would
-    hold every one that the margin in `server/protocol.py` leaves to the rest."""
+    hold every one that the margin in `server/guards.py` leaves to the rest."""
     if sys.platform == "win32":
         return
     import resource

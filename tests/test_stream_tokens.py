@@ -17,7 +17,7 @@ from conftest import read_events
 from sse_lab.__main__ import parse_args
 from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
-from sse_lab.server import stream_tokens
+from sse_lab.server.auth import InvalidStreamToken, check_stream_token, issue_stream_token
 
 PROMPT = "Why a short-lived token?"
 
@@ -78,30 +78,30 @@ def respelt(token: str, spell: Callable[[str], str]) -> str:
 
 
 BAD_TOKENS = {
-    "expired": lambda lab, answer_id, other: stream_tokens.issue(
+    "expired": lambda lab, answer_id, other: issue_stream_token(
         lab.settings.stream_secret, "alice", answer_id, 300, now=time.time() - 301
     ),
     "for another answer": lambda lab, answer_id, other: token_of(other["eventsource_url"]),
     "altered signature": lambda lab, answer_id, other: tampered(
-        stream_tokens.issue(lab.settings.stream_secret, "alice", answer_id, 300)
+        issue_stream_token(lab.settings.stream_secret, "alice", answer_id, 300)
     ),
     "another user written in": lambda lab, answer_id, other: with_user(
-        stream_tokens.issue(lab.settings.stream_secret, "alice", answer_id, 300), "bob"
+        issue_stream_token(lab.settings.stream_secret, "alice", answer_id, 300), "bob"
     ),
     "a later expiry written in": lambda lab, answer_id, other: with_expiry(
-        stream_tokens.issue(lab.settings.stream_secret, "alice", answer_id, 300),
+        issue_stream_token(lab.settings.stream_secret, "alice", answer_id, 300),
         int(time.time()) + 86_400,
     ),
-    "signed with another secret": lambda lab, answer_id, other: stream_tokens.issue(
+    "signed with another secret": lambda lab, answer_id, other: issue_stream_token(
         "not-the-servers-secret", "alice", answer_id, 300
     ),
     "not a token at all": lambda lab, answer_id, other: "st.soon.alice.x",
     "a leading zero written in": lambda lab, answer_id, other: respelt(
-        stream_tokens.issue(lab.settings.stream_secret, "alice", answer_id, 300),
+        issue_stream_token(lab.settings.stream_secret, "alice", answer_id, 300),
         lambda expires: "0" + expires,
     ),
     "the expiry in full-width digits": lambda lab, answer_id, other: respelt(
-        stream_tokens.issue(lab.settings.stream_secret, "alice", answer_id, 300),
+        issue_stream_token(lab.settings.stream_secret, "alice", answer_id, 300),
         lambda expires: "".join(chr(ord(digit) - ord("0") + ord("０")) for digit in expires),
     ),
 }
@@ -142,7 +142,7 @@ async def test_an_odd_expiry_is_a_401_on_get_and_head_even_beside_a_good_header(
 
 
 async def test_a_bad_stream_token_says_nothing_about_which_ids_exist(lab, http) -> None:
-    forged = stream_tokens.issue("guess", "alice", "ans_unknown", 300)
+    forged = issue_stream_token("guess", "alice", "ans_unknown", 300)
     async with http.get(f"{lab.url}/sse/ans_unknown", params={"token": forged}) as response:
         assert response.status == 401  # as for a real id: no 404 that would confirm anything
 
@@ -170,13 +170,13 @@ async def test_another_server_with_the_same_secret_accepts_the_token(tmp_path: P
 
 
 def test_a_token_is_good_until_it_expires_and_names_its_user() -> None:
-    token = stream_tokens.issue("k", "alice", "ans_1", seconds=300, now=1_000)
+    token = issue_stream_token("k", "alice", "ans_1", seconds=300, now=1_000)
 
-    assert stream_tokens.check("k", token, "ans_1", now=1_299) == "alice"
-    with pytest.raises(stream_tokens.InvalidStreamToken, match="expired"):
-        stream_tokens.check("k", token, "ans_1", now=1_300)
-    with pytest.raises(stream_tokens.InvalidStreamToken, match="not valid for this answer"):
-        stream_tokens.check("k", token, "ans_2", now=1_000)
+    assert check_stream_token("k", token, "ans_1", now=1_299) == "alice"
+    with pytest.raises(InvalidStreamToken, match="expired"):
+        check_stream_token("k", token, "ans_1", now=1_300)
+    with pytest.raises(InvalidStreamToken, match="not valid for this answer"):
+        check_stream_token("k", token, "ans_2", now=1_000)
 
 
 def test_the_stream_secret_comes_from_the_command_line_or_the_environment(monkeypatch) -> None:

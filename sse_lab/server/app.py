@@ -12,8 +12,9 @@ from aiohttp import WSCloseCode, web
 
 from sse_lab.answers import AnswerService, Limits
 from sse_lab.config import Settings, check_store
-from sse_lab.server import chat, demo, errors, openai_api, page, request_log, ws
-from sse_lab.server.protocol import Guard, GuardedRunner, open_file_limit
+from sse_lab.server import chat, demo, openai_api, page, request_log, ws
+from sse_lab.server.bodies import json_errors
+from sse_lab.server.guards import Guard, GuardedRunner, open_file_limit
 from sse_lab.server.state import (
     ANSWERS,
     MODEL_STREAMS,
@@ -32,7 +33,7 @@ log = logging.getLogger("sse_lab.server")
 def create_app(settings: Settings) -> web.Application:
     """An app for `settings`, whose upstream base_url must be set (see `lab.launch`)."""
     # json_errors outermost: whatever fails, even in remembering a request, is a JSON error.
-    app = web.Application(middlewares=[errors.json_errors, request_log.remember_requests])
+    app = web.Application(middlewares=[json_errors, request_log.remember_requests])
     app[SETTINGS] = settings
     app[REQUEST_LOG] = deque(maxlen=settings.request_log_size)
     app[MODEL_STREAMS] = set()
@@ -88,7 +89,7 @@ async def freeze_heap(app: web.Application) -> None:
 def runner_for(app: web.Application) -> web.AppRunner:
     """A runner with the lab's server options: masked access log, long request lines
     (so `/ask` itself can answer 414), handlers cancelled when their client leaves, idle
-    connections closed after 75 s (as nginx does), and the guards of `protocol`."""
+    connections closed after 75 s (as nginx does), and the guards of `guards`."""
     settings = app[SETTINGS]
     guard = Guard(settings.head_timeout, open_file_limit(), settings.fd_margin)
     return GuardedRunner(app, guard, **SERVER_OPTIONS)

@@ -10,10 +10,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from sse_lab.server import stream_tokens
-from sse_lab.server.auth import require_user, stream_token_user
-from sse_lab.server.bodies import BadJSON, json_response, read_json
-from sse_lab.server.errors import error_response, shown
+from sse_lab.server.auth import issue_stream_token, require_user, stream_token_user
+from sse_lab.server.bodies import BadJSON, error_response, json_response, read_json, shown
 from sse_lab.server.state import ANSWERS, SETTINGS
 from sse_lab.server.streams import batch_bytes, event_stream, parse_last_event_id, stream_head
 
@@ -38,7 +36,7 @@ async def new_answer(request: web.Request) -> web.Response:
         return error_response(413, f"the prompt has {len(prompt)} characters; at most {limit}")
     answer = await request.app[ANSWERS].start(user, prompt)
     settings = request.app[SETTINGS]
-    token = stream_tokens.issue(
+    token = issue_stream_token(
         settings.stream_secret, user, answer.id, settings.stream_token_seconds
     )
     stream_url = f"/sse/{answer.id}"

@@ -18,8 +18,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from sse_lab.model import answer_tokens, tokenize
-from sse_lab.server.bodies import BadJSON, json_response, read_json
-from sse_lab.server.errors import ERROR_HEADERS
+from sse_lab.server.bodies import ERROR_HEADERS, BadJSON, json_response, read_json
 from sse_lab.server.state import MODEL_STREAMS, SETTINGS
 from sse_lab.server.streams import SSE_HEADERS
 from sse_lab.sse import ServerSentEvent

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from sse_lab.server.aiohttp_private import close_if_quiet
 from sse_lab.server.bodies import to_json
+from sse_lab.server.guards import close_if_quiet
 from sse_lab.server.state import OPEN_STREAMS, SETTINGS
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
 from sse_lab.stores.base import MAX_SEQ, Batch, Delta, End
@@ -38,9 +38,6 @@ class EventStream:
 
     async def send(self, data: bytes) -> None:
         """Write events (or a comment) to the client."""
-        if keeps_up(self.request, data):
-            await self.response.write(data)
-            return
         try:
             async with asyncio.timeout(self._patience):
                 await self.response.write(data)
@@ -48,14 +45,6 @@ class EventStream:
             if self.request.transport is not None:
                 self.request.transport.abort()
             raise ConnectionResetError("the client took nothing for too long") from None
-
-
-def keeps_up(request: web.Request, data: bytes) -> bool:
-    """Whether writing `data` cannot wait, so needs no timer: the socket has taken all that
-    was written so far, and `data` (under 32 KiB) cannot fill the transport's buffer to its
-    high-water mark (64 KiB), the only point at which aiohttp's `write` waits."""
-    transport = request.transport
-    return transport is not None and not transport.get_write_buffer_size() and len(data) < 1 << 15
 
 
 @asynccontextmanager

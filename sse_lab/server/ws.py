@@ -15,8 +15,7 @@ from aiohttp import WSMsgType, web
 
 from sse_lab.answers import AnswerService
 from sse_lab.server.auth import require_user
-from sse_lab.server.bodies import BadJSON, parse_json, to_json
-from sse_lab.server.errors import error_response, shown
+from sse_lab.server.bodies import BadJSON, error_response, parse_json, shown, to_json
 from sse_lab.server.state import ANSWERS, OPEN_SOCKETS, SETTINGS
 from sse_lab.stores.base import MAX_SEQ, Delta, End, StoreUnavailable
 

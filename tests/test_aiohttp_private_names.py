@@ -1,4 +1,4 @@
-"""aiohttp's private names are used in one module, sse_lab/server/aiohttp_private.py, whose
+"""aiohttp's private names are used in one module, sse_lab/server/guards.py, whose
 docstring says why each is used; aiohttp is allowed only below its next minor version, so a
 new one (which may rename them) comes in only after that module is checked."""
 
@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
-ADAPTER = ROOT / "sse_lab" / "server" / "aiohttp_private.py"
+ADAPTER = ROOT / "sse_lab" / "server" / "guards.py"
 # What learners and users run: the package, the benchmarks, the notebooks' Python files.
 SOURCES = sorted(
     path

@@ -7,7 +7,7 @@ import logging
 import aiohttp
 from aiohttp import web
 
-from sse_lab.server.errors import json_errors
+from sse_lab.server.bodies import json_errors
 
 
 async def serve(handler, http: aiohttp.ClientSession):
