@@ -37,17 +37,6 @@ class ServerSentEvent(NamedTuple):
     id: str | None = None
     retry: int | None = None
 
-    # Not equal to a plain tuple with the same items: NotImplemented would let tuple's own
-    # comparison answer for the other side.
-    def __eq__(self, other: object) -> bool:
-        return other.__class__ is self.__class__ and tuple.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self == other
-
-    def __hash__(self) -> int:
-        return tuple.__hash__(self)
-
     def encode(self) -> bytes:
         """The event as `text/event-stream` bytes, ending with the blank line that dispatches it."""
         if _FORBIDDEN_IN_EVENT.search(self.event):
@@ -70,8 +59,16 @@ class ServerSentEvent(NamedTuple):
         parts.append("\n")
         return "".join(parts).encode()
 
+    # Not equal to a plain tuple with the same items: NotImplemented would let tuple's own
+    # comparison answer for the other side.
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__ and tuple.__eq__(self, other)
 
-_new_event = tuple.__new__  # what ServerSentEvent(...) does, without its Python-level call
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
 
 
 def encode_comment(text: str = "") -> bytes:
@@ -92,6 +89,11 @@ def _retry_line(milliseconds: int) -> str:
     if isinstance(milliseconds, bool) or not isinstance(milliseconds, int) or milliseconds < 0:
         raise ValueError(f"retry must be a whole number of milliseconds >= 0: {milliseconds!r}")
     return f"retry: {milliseconds}\n"
+
+
+# A speed trick of the parser (benchmarks/README.md): what ServerSentEvent(...) does,
+# without its Python-level call.
+_new_event = tuple.__new__
 
 
 class EventStreamParser:

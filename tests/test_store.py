@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Reader
-from sse_lab.stores.base import STORE_ERROR, Delta, Outcome
+from sse_lab.stores.base import STORE_ERROR, Delta, Outcome, StoreUnavailable
 from sse_lab.stores.sqlite import RESTART_ERROR, SQLiteAnswerStore
 
 
@@ -108,3 +108,23 @@ async def test_answers_survive_a_restart_and_a_cut_answer_says_why(tmp_path: Pat
     assert progress.deltas == [(1, "half")]
     assert (progress.status, progress.outcome.error) == ("error", RESTART_ERROR)
     assert (await after.get(cut.id)).owner == "bob"  # type: ignore[union-attr]
+
+
+async def test_stopping_an_ended_answer_while_the_database_is_locked_is_a_503_not_an_end(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "answers.db")
+    store = SQLiteAnswerStore(path)
+    answer = await store.create("alice", "q")
+    await store.finish(answer.id, Outcome("done", "stop"))
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the database
+    try:
+        with pytest.raises(StoreUnavailable, match="locked"):
+            await store.finish(answer.id, Outcome("done", "stopped"))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    progress = await store.read(answer.id, 0)
+    assert (progress.status, progress.outcome.finish_reason) == ("done", "stop")
+    await store.close()

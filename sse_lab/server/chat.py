@@ -22,6 +22,7 @@ routes = web.RouteTableDef()
 async def new_answer(request: web.Request) -> web.Response:
     """Store the prompt, start its answer, return where to stream it from."""
     user = require_user(request)
+    settings = request.app[SETTINGS]
     if request.content_type != "application/json":
         return error_response(415, "send the prompt as JSON: Content-Type: application/json")
     try:
@@ -31,17 +32,18 @@ async def new_answer(request: web.Request) -> web.Response:
     prompt = body.get("prompt") if isinstance(body, dict) else None
     if not isinstance(prompt, str) or not prompt.strip():
         return error_response(400, 'the body needs a non-empty string field "prompt"')
-    limit = request.app[SETTINGS].max_prompt_chars
+    limit = settings.max_prompt_chars
     if len(prompt) > limit:
         return error_response(413, f"the prompt has {len(prompt)} characters; at most {limit}")
     answer = await request.app[ANSWERS].start(user, prompt)
-    settings = request.app[SETTINGS]
+    # For a client that cannot send headers, such as a browser's EventSource: a token in
+    # the URL that reads this one answer for a few minutes (server/auth.py).
     token = issue_stream_token(
         settings.stream_secret, user, answer.id, settings.stream_token_seconds
     )
     stream_url = f"/sse/{answer.id}"
     return json_response(
-        {  # eventsource_url: for a client that cannot send headers, such as a browser's
+        {
             "id": answer.id,
             "stream_url": stream_url,
             "eventsource_url": f"{stream_url}?{urlencode({'token': token})}",
@@ -57,8 +59,9 @@ async def stream_answer(request: web.Request) -> web.StreamResponse:
     answers = request.app[ANSWERS]
     answer_id = await _own_answer_id(request, stream_token_ok=True)
     after = parse_last_event_id(request)
+    # Decided before the 200: once event_stream has sent the head, no status can follow.
     progress = await answers.store.read(answer_id, after)
-    if progress.behind(after):
+    if progress.reader_ahead(after):
         return error_response(
             400, f"Last-Event-ID {after} is ahead of this answer: it has {progress.last_seq} so far"
         )

@@ -1,8 +1,9 @@
 """Each HTTP connection's handler: aiohttp's own, guarded against clients that misbehave.
 
-Three things happen before any middleware could see a request, in aiohttp's RequestHandler,
-so they are changed there, in a subclass (`GuardedHandler` of `ConnectionHandler`, which
-reads the connection's state where aiohttp keeps it, in private names):
+Three things happen before any middleware could see a request, and one after a stream's
+end, in aiohttp's RequestHandler, so they are changed there, in a subclass (`GuardedHandler`
+of `ConnectionHandler`, which reads the connection's state where aiohttp keeps it, in
+private names):
 
 - a request aiohttp's parser refuses (a bad chunk size, Content-Length with
   Transfer-Encoding, a 2 MB request line, NUL in a header, HTTP/9.9) reaches

@@ -19,6 +19,8 @@ SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",  # tells nginx not to buffer the stream
 }
+# Sent for an empty batch. Its timer is the answer's Tail (stores/base.py): one per answer,
+# not a ping task per response as in aiohttp-sse.
 HEARTBEAT = encode_comment("heartbeat")
 
 
@@ -34,12 +36,12 @@ class EventStream:
     def __init__(self, request: web.Request, response: web.StreamResponse) -> None:
         self.request = request
         self.response = response
-        self._patience = request.app[SETTINGS].stalled_reader_timeout
+        self._stall_timeout = request.app[SETTINGS].stalled_reader_timeout
 
     async def send(self, data: bytes) -> None:
-        """Write events (or a comment) to the client."""
+        """Write events (or a comment), already encoded (`batch_bytes`), to the client."""
         try:
-            async with asyncio.timeout(self._patience):
+            async with asyncio.timeout(self._stall_timeout):
                 await self.response.write(data)
         except TimeoutError:
             if self.request.transport is not None:

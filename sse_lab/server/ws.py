@@ -117,7 +117,7 @@ class Conversation:
         if answer is None or answer.owner != self._user:
             return await self.refuse(f"no answer {shown(answer_id)} for this user")
         progress = await self._answers.store.read(answer.id, after)
-        if progress.behind(after):
+        if progress.reader_ahead(after):
             return await self.refuse(
                 f'"after" is {after}, ahead of this answer: it has {progress.last_seq} so far'
             )

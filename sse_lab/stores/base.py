@@ -73,8 +73,9 @@ class Progress:
     deltas: list[tuple[int, str]]
     last_seq: int  # how many deltas the answer has in all, so far
     outcome: Outcome = RUNNING
-    # False for an end told to readers that the store does not hold (it lost touch with
-    # its database): sent without a seq, so a reader that reconnects gets what is stored.
+    # False for an end told to readers that the store does not hold (the Redis store, when
+    # it lost touch with Redis): sent without a seq, so a reader that reconnects gets what
+    # is stored.
     kept: bool = True
 
     @property
@@ -82,7 +83,7 @@ class Progress:
         """Short for `outcome.status`."""
         return self.outcome.status
 
-    def behind(self, after: int) -> bool:
+    def reader_ahead(self, after: int) -> bool:
         """Whether a reader claiming to have seen `after` deltas claims more than this
         running answer has: nothing can follow on from there."""
         return after > self.last_seq and self.status == "running"
@@ -108,8 +109,9 @@ class End:
 
 class Batch:
     """Pieces that came together, in order, the End last; none for a heartbeat (nothing new
-    for a while). `wire`: its bytes as sent, made by the first reader that sends it, so
-    that one answer's readers share one encoding (see `server.streams.batch_bytes`)."""
+    for a while). `last`: the seq of its last piece (0 for a heartbeat); `ended`: whether
+    that piece is the End. `wire`: its bytes as sent, made by the first reader that sends
+    it, so that one answer's readers share one encoding (see `server.streams.batch_bytes`)."""
 
     __slots__ = ("ended", "last", "pieces", "wire")
 
@@ -153,6 +155,7 @@ class Tail:
     def __init__(self, idle: float) -> None:
         self._loop = asyncio.get_running_loop()
         self.seq = 0
+        self.ended = False
         self.next: asyncio.Future[News] = self._loop.create_future()
         self._idle = idle
         self._news_at = self._loop.time()
@@ -160,14 +163,15 @@ class Tail:
 
     def publish(self, batch: Batch) -> None:
         """Give `batch` to every reader of the answer here (after the End: nothing)."""
-        if self.next.done():
-            return  # the End was published
+        if self.ended:
+            return
         news = News(batch, self._loop.create_future())
         self.next.set_result(news)
         self.next = news.next
         self._news_at = self._loop.time()
         self.seq = batch.last or self.seq
         if batch.ended:
+            self.ended = True
             self._beat.cancel()
 
     def _heartbeat(self) -> None:
@@ -178,28 +182,6 @@ class Tail:
             self.publish(Batch())
             due = self._news_at + self._idle
         self._beat = self._loop.call_at(due, self._heartbeat)
-
-
-async def follow(store: AnswerStore, answer_id: str, after: int) -> AsyncIterator[Batch]:
-    """The answer's pieces after `after`, in batches, the End last: what is stored, then each
-    batch as the store publishes it to the answer's tail here (an empty one is a heartbeat).
-    ValueError if `after` is beyond what a running answer has."""
-    tail = store.tail(answer_id)  # joined before the read: nothing falls between the two
-    waiting = tail.next if tail is not None else None
-    progress = await store.read(answer_id, after)
-    if progress.behind(after):
-        raise ValueError(f"{answer_id} has {progress.last_seq} deltas, not {after}")
-    batch = Batch.of(progress)
-    if batch.pieces:
-        yield batch
-    seq = batch.last or after
-    while waiting is not None and not batch.ended:
-        # Shielded: a reader that leaves must not cancel the future the others await.
-        news = await asyncio.shield(waiting)
-        batch, waiting = news.batch.after(seq), news.next
-        if batch.pieces or not news.batch.pieces:  # not what the read gave already
-            seq = batch.last or seq
-            yield batch
 
 
 class AnswerStore(Protocol):
@@ -248,6 +230,28 @@ class AnswerStore(Protocol):
         ...
 
 
+async def follow(store: AnswerStore, answer_id: str, after: int) -> AsyncIterator[Batch]:
+    """The answer's pieces after `after`, in batches, the End last: what is stored, then each
+    batch as the store publishes it to the answer's tail here (an empty one is a heartbeat).
+    ValueError if `after` is beyond what a running answer has."""
+    tail = store.tail(answer_id)  # joined before the read: nothing falls between the two
+    waiting = tail.next if tail is not None else None
+    progress = await store.read(answer_id, after)
+    if progress.reader_ahead(after):
+        raise ValueError(f"{answer_id} has {progress.last_seq} deltas, not {after}")
+    batch = Batch.of(progress)
+    if batch.pieces:
+        yield batch
+    seq = batch.last or after
+    while waiting is not None and not batch.ended:
+        # Shielded: a reader that leaves must not cancel the future the others await.
+        news = await asyncio.shield(waiting)
+        batch, waiting = news.batch.after(seq), news.next
+        if batch.pieces or not news.batch.pieces:  # skip what the read gave; heartbeats pass
+            seq = batch.last or seq
+            yield batch
+
+
 class Writes:
     """The answers this process writes: how many deltas each has been given, the checks
     before an append, and the write failure that makes an answer's end an error."""
@@ -280,7 +284,7 @@ class Writes:
         if seq != appended + 1:
             raise ValueError(f"delta {seq} of {answer_id} is out of order")
         for text in texts:
-            if not text.isascii():
+            if not text.isascii():  # ASCII holds no surrogate: only the rest is checked
                 text.encode()
         self._appended[answer_id] = appended + len(texts)
 

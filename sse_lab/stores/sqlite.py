@@ -58,6 +58,7 @@ class SQLiteAnswerStore:
     waits at most BUSY_TIMEOUT for another process's lock before it fails (StoreUnavailable,
     or for a commit, the error end of its answers), so a lock held elsewhere never stops
     the loop for long.
+
     Deltas are committed in groups: those appended in one turn of the event loop (from
     any number of answers) share one transaction, which runs as the loop's next callback;
     `append` does not wait for it. A delta is published to its answer's tail once it is
@@ -148,14 +149,16 @@ class SQLiteAnswerStore:
         if answer_id in self._unsaved:
             return False
         outcome = self._writes.end(answer_id, outcome)
+        tail = self._tails.pop(answer_id, None)  # running here, or ended (or unknown)
         try:
             ended = bool(self._end(answer_id, outcome))
         except sqlite3.Error as exc:
+            if tail is None:  # nothing of ours to end: say that the database is away
+                raise StoreUnavailable(f"the database is unavailable ({exc})") from exc
             # The answer ends all the same: readers get this end from memory, and the
             # database gets it once it takes writes again (or a restart marks it cut).
             outcome = self._unsaved[answer_id] = Outcome("error", None, f"{STORE_ERROR}: {exc}")
             ended = True
-        tail = self._tails.pop(answer_id, None)
         if tail is not None:
             tail.publish(Batch((End(tail.seq + 1, outcome),)))
             for listener in self._ended:
@@ -184,7 +187,7 @@ class SQLiteAnswerStore:
         with _unavailable():
             row = self._db.execute(
                 "SELECT status, finish_reason, error, (SELECT coalesce(max(seq), 0)"
-                " FROM deltas WHERE answer_id = id) FROM answers WHERE id = ?",
+                " FROM deltas WHERE answer_id = answers.id) FROM answers WHERE id = ?",
                 (answer_id,),
             ).fetchone()
             if row is None:
