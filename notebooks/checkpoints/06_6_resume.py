@@ -10,6 +10,7 @@ if "db" in globals():
 
 import asyncio
 import json
+import shutil
 import sqlite3
 import tempfile
 import textwrap

@@ -8,6 +8,7 @@ if "lab" in globals():
 if "db" in globals():
     db.close()
 
+import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
