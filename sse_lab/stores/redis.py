@@ -1,39 +1,31 @@
 """Answers in Redis Streams, shared by every server process on one Redis (`--store redis://`).
 
-What Redis holds of an answer, in three keys with one hash tag `{ID}` (one Redis Cluster
-slot, so that one script may touch them all):
-- `sse_lab:answer:{ID}`, a hash: owner, prompt, created_at, status, finish_reason, error;
-- `sse_lab:answer:{ID}:deltas`, a stream: delta n is the entry `0-n` (field `t`, its text),
-  and the end is one last entry after them (`end`: the status, and its reason or error).
-  So a reader's seq is an entry id, and `XRANGE key (0-n +` is all that follows delta n;
-- `sse_lab:answer:{ID}:lease`: the random token of the process writing the answer.
+Redis holds an answer in three keys with one hash tag `{ID}` (so one Redis Cluster slot,
+and one script may touch them all): the hash `sse_lab:answer:{ID}` (owner, prompt, status,
+finish reason, error), the stream `...:deltas`, where delta n is the entry `0-n` and the end
+is one last entry after them, and `...:lease`, the token of the process writing it. A
+reader's seq is thus an entry id: `XRANGE ...:deltas (0-n +` is all that follows delta n.
 
-Writing (the process that took `create`): `append` checks the deltas (`Writes`) and returns.
-One task per answer then stores what was appended since its last write (at most one write
-in flight per answer), in a script that XADDs the deltas and PUBLISHes them, as JSON, on the
-answer's channel `sse_lab:answer:{ID}:news`; once Redis has them, it publishes them to the
-answer's Tail here. `read` and `finish` first wait for that write. The finish script ends a
-running answer (the first end wins, whichever process ends it), adds the end to the stream
-and announces it on ENDED_CHANNEL.
+The process that created an answer writes it: `append` checks the deltas and returns; a
+task per answer then stores what was appended since its last write (one write in flight per
+answer), with a script that XADDs them and PUBLISHes them on the answer's channel
+`...:news`, and publishes them to the answer's tail here. `read` and `finish` wait for it.
+The finish script ends a running answer (the first end wins, whoever ends it), adds the end
+to the stream and announces it on ENDED_CHANNEL.
 
-Reading in the other processes: each has one subscriber connection, to ENDED_CHANNEL and to
-the channel of each answer it tails (SUBSCRIBE at its first reader, UNSUBSCRIBE at its end).
-Once Redis confirms a subscription, when a message does not follow on from what the tail
-has, and when ENDED_CHANNEL names the answer, the tail catches up with XRANGE.
-
-Across processes:
-- a stop: the process writing the answer hears ENDED_CHANNEL and stops generating it (its
-  next append would be refused anyway: the answer is no longer running).
-- a process killed mid-answer: its leases lapse, as only it renews them (compare and set);
-  a process tailing the answer, or a `read` of it, then ends it with an `error` after its
-  stored deltas: with the defaults (3 s lease, checked each second), within about 4 s.
-- Redis gone or stalled (no reply within `timeout`): readers get an `error` end that Redis
-  does not hold (`End.kept` False: no seq, so a reader that reconnects gets the rest),
-  creates and ends raise StoreUnavailable (POST /new: 503). An end Redis refused goes to
-  the other processes' readers as `{"stored": false}`, and is stored once Redis takes it.
-- no gaps: after a refused append, nothing later of that answer is stored or published,
-  and the append script stores only the next delta, so a stored answer is deltas 1..n.
-Retention: an answer's keys expire `retention` s (7 days) after its start, and its end.
+Every process has one subscriber connection: to ENDED_CHANNEL, and to the channel of each
+answer that it tails and another writes (SUBSCRIBE at its first reader, UNSUBSCRIBE at its
+end). Once Redis confirms a subscription, when a message leaves a gap and when an end is
+announced, the tail catches up with XRANGE. Across processes:
+- a stop: the writing process hears of it on ENDED_CHANNEL and stops generating.
+- a process killed mid-answer: its leases, renewed by it alone (compare and set), lapse; a
+  process tailing the answer, or a `read`, then ends it with an error after its deltas (with
+  the defaults, 3 s leases checked each second, within about 4 s).
+- Redis gone or stalled (no reply within `timeout`): readers get an error end that Redis
+  does not hold (`End.kept` False: no seq, so one that reconnects gets the rest), writes
+  raise StoreUnavailable (POST /new: 503). The writer stores a refused end once it can.
+- no gaps: after a refused write, nothing more of that answer is stored or published.
+An answer's keys expire `retention` s (7 days) after its start, and after its end.
 """
 
 from __future__ import annotations
@@ -80,7 +72,7 @@ RETENTION = 7 * 24 * 3600.0  # seconds an answer is kept
 CONNECTIONS = 128  # per process, besides its subscriber connection
 POOL_WAIT = 30.0  # seconds a command may wait for a free connection in a burst
 LEASE = 3.0  # seconds a writing process's claim on its answer lasts unless renewed
-TIMEOUT = 2.0  # seconds without a reply before Redis counts as away (POST /new: 503)
+TIMEOUT = 2.0  # seconds without a reply before Redis counts as away
 WORKER_LOST = "the server process writing this answer stopped"
 STORE_LOST = "the server cannot use the answer store right now; reconnect to resume"
 EXPIRED = "this answer has expired"
@@ -89,20 +81,14 @@ _DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def _keys(answer_id: str) -> list[str]:
-    """The answer's hash, stream of deltas and lease: KEYS[1], KEYS[2], KEYS[3] of a script."""
+    """The answer's hash, stream and lease (a script's KEYS), and its channel."""
     answer = f"sse_lab:answer:{{{answer_id}}}"
-    return [answer, f"{answer}:deltas", f"{answer}:lease"]
+    return [answer, f"{answer}:deltas", f"{answer}:lease", f"{answer}:news"]
 
 
-def _channel(answer_id: str) -> str:
-    """Where the answer's deltas are published, as JSON {"seq": first, "texts": [...]}."""
-    return f"sse_lab:answer:{{{answer_id}}}:news"
-
-
-# Each script names its arguments in its first line; `_Script` passes them by those names.
-# Store the deltas of `news` and publish it: 1. Refused: 0 once the answer has ended, -1 if
-# a delta before them is missing. Deltas the stream has are skipped: an append retried
-# after its reply was lost (Redis had run it) stores nothing twice.
+# Store the deltas of `news` (JSON: {"seq": first, "texts": [...]}) and publish it: 1; or 0
+# once the answer ended, -1 if a delta before them is missing. Deltas the stream has are
+# skipped: an append retried after its reply was lost stores nothing twice.
 _APPEND = """
 local news, channel, retention_ms = unpack(ARGV)
 local answer, deltas = KEYS[1], KEYS[2]
@@ -118,22 +104,19 @@ redis.call('PUBLISH', channel, news)
 return 1
 """
 
-# End a running answer: the end's seq, or 0 if it had ended (or, `if_lapsed` 1, if its
-# lease is held). The lease is released if `token` holds it; `channel` hears `ended`.
+# End a running answer: the end's seq; 0 if it had ended (or, `if_lapsed` 1, if its lease is
+# held). The lease is released if `token` holds it; `channel` hears `ended`.
 _FINISH = """
 local status, finish_reason, error, if_lapsed, token, retention_ms, channel, ended
   = unpack(ARGV)
 local answer, deltas, lease = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('HGET', answer, 'status') ~= 'running' then return 0 end
 if if_lapsed == '1' and redis.call('EXISTS', lease) == 1 then return 0 end
-local entry = {'end', status}
-redis.call('HSET', answer, 'status', status)
-for _, field in ipairs({{'finish_reason', finish_reason}, {'error', error}}) do
-  if field[2] ~= '' then
-    redis.call('HSET', answer, field[1], field[2])
-    table.insert(entry, field[1]); table.insert(entry, field[2])
-  end
+local entry = {'end', status}  -- then finish_reason or error, if not ''
+for name, value in pairs({finish_reason = finish_reason, error = error}) do
+  if value ~= '' then table.insert(entry, name); table.insert(entry, value) end
 end
+redis.call('HSET', answer, 'status', unpack(entry, 2))
 local id = redis.call('XADD', deltas, '0-*', unpack(entry))
 redis.call('PEXPIRE', answer, retention_ms)
 redis.call('PEXPIRE', deltas, retention_ms)
@@ -145,15 +128,13 @@ return tonumber(string.sub(id, 3))
 # Renew the lease for `ms` milliseconds if `token` holds it: 1, else 0.
 _RENEW = """
 local token, ms = unpack(ARGV)
-local lease = KEYS[3]
-if redis.call('GET', lease) ~= token then return 0 end
-return redis.call('PEXPIRE', lease, ms)
+if redis.call('GET', KEYS[3]) ~= token then return 0 end
+return redis.call('PEXPIRE', KEYS[3], ms)
 """
 
 
 class _Script:
-    """A script on one answer's keys, called with the arguments its first line names
-    (`local status, error = unpack(ARGV)`), by those names, in that order."""
+    """A script on an answer's keys, given the arguments its first line names, by name."""
 
     def __init__(self, client: aioredis.Redis, lua: str) -> None:
         self.names = re.findall(r"\w+", lua.partition("=")[0])[1:]  # after `local`
@@ -162,7 +143,7 @@ class _Script:
     async def __call__(self, answer_id: str, pipe: Any = None, **args: Any) -> Any:
         if list(args) != self.names:
             raise TypeError(f"the script takes {', '.join(self.names)}, in that order")
-        return await self._script(_keys(answer_id), list(args.values()), pipe)
+        return await self._script(_keys(answer_id)[:3], list(args.values()), pipe)
 
 
 def _deltas(seq: int, texts: Sequence[str]) -> Batch:
@@ -170,7 +151,7 @@ def _deltas(seq: int, texts: Sequence[str]) -> Batch:
 
 
 def _pieces(entries: list[tuple[str, dict[str, Any]]]) -> tuple[Delta | End, ...]:
-    """Stream entries `0-n` as readers get them: `t` a delta, `end` the End."""
+    """Stream entries as readers get them: `t` a delta, `end` the End."""
     pieces: list[Delta | End] = []
     for entry_id, fields in entries:
         seq = int(entry_id.removeprefix("0-"))
@@ -194,24 +175,17 @@ class RedisAnswerStore:
         timeout: float = TIMEOUT,
         heartbeat: float = 15.0,
     ) -> None:
-        options: dict[str, Any] = {
-            "decode_responses": True,
-            "socket_timeout": timeout,
-            "socket_connect_timeout": min(timeout, 2.0),
-        }
         self.url = url
-        # A command waits for a free connection rather than fail in a burst; one retry on a
-        # broken connection (after a Redis restart the idle ones are stale), none on a timeout.
+        options: Any = {"decode_responses": True, "socket_timeout": timeout}
+        options["socket_connect_timeout"] = min(timeout, 2.0)
+        # A command waits for a free connection rather than fail in a burst. One retry on a
+        # broken connection (after a Redis restart, idle ones are stale), none on a timeout.
+        retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
         pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=CONNECTIONS,
-            timeout=POOL_WAIT,
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-            **options,
+            url, max_connections=CONNECTIONS, timeout=POOL_WAIT, retry=retry, **options
         )
         self._redis = aioredis.Redis.from_pool(pool)
-        # The subscriber's own connection, never silently replaced: messages sent while it
-        # was away are lost, and its tails must hear of it.
+        # Never retried: what was published while it was away is lost, so its tails must end.
         self._subscriber = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
         self._append = _Script(self._redis, _APPEND)
         self._finish = _Script(self._redis, _FINISH)
@@ -223,32 +197,30 @@ class RedisAnswerStore:
         self._writes = Writes()  # the answers written here
         self._queued: dict[str, list[str]] = {}  # answer -> texts for its next write
         self._writing: dict[str, asyncio.Task[None]] = {}  # answer -> its latest write
-        # Ends Redis refused, of answers written here: the finish script's arguments (None
-        # while the first try is on its way); their leases are renewed until Redis has them.
+        # Ends of answers written here, on their way or refused: the finish script's
+        # arguments (None on the first try); their leases are renewed until Redis has them.
         self._ending: dict[str, dict[str, Any] | None] = {}
         self._tails: dict[str, Tail] = {}  # answer -> its tail here, until its end
         self._subscribed: set[str] = set()  # the tailed answers written elsewhere
         self._pubsub: PubSub | None = None  # while connected
         self._ended: list[Callable[[str], None]] = []
-        self._troubles = BurstLog(log, verb="failed")  # one line a burst
+        self._troubles = BurstLog(log, verb="failed")  # one line a burst, not one a retry
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False  # (redis-py may turn a cancellation into an error)
 
     @classmethod
     async def connect(cls, url: str, **options: Any) -> RedisAnswerStore:
-        """A store on the Redis at `url`, checked to answer; StoreUnavailable (naming the URL)
-        if it does not, or is older than 7.0 (`XADD key 0-*`)."""
+        """A store on the Redis at `url`; StoreUnavailable, in one sentence naming it, if
+        Redis does not answer or is older than 7.0 (which brought `XADD key 0-*`)."""
         store = cls(url, **options)
         try:
             version = (await store._redis.info("server"))["redis_version"]
+            problem = f"the answer store needs Redis 7.0 or later, not {version}"
         except _DOWN as exc:
-            await store._close_clients()
-            raise StoreUnavailable(
-                redacted(f"cannot reach the answer store at {url}: {exc}")
-            ) from None
+            version, problem = "0", f"cannot reach the answer store at {url}: {exc}"
         if int(version.split(".")[0]) < 7:
-            await store._close_clients()
-            raise StoreUnavailable(f"the answer store needs Redis 7.0 or later, not {version}")
+            await store.close()
+            raise StoreUnavailable(redacted(problem))
         store._spawn(store._listen())
         store._spawn(store._keep_leases())
         return store
@@ -265,8 +237,8 @@ class RedisAnswerStore:
 
     async def create(self, owner: str, prompt: str) -> Answer:
         answer = Answer(new_answer_id(), owner, prompt, RUNNING, time.time())
-        key, _, lease = _keys(answer.id)
-        row: dict[Any, Any] = {"owner": owner, "prompt": prompt, "status": "running"}
+        key, _, lease, _ = _keys(answer.id)
+        row: Any = {"owner": owner, "prompt": prompt, "status": "running"}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={**row, "created_at": repr(answer.created_at)})
             pipe.pexpire(key, self._retention_ms)
@@ -285,39 +257,31 @@ class RedisAnswerStore:
 
     async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
         self._writes.check(answer_id, seq, texts)
-        queued = self._queued.get(answer_id)
-        if queued is None:  # the first since the answer's last write left: a write of its own
-            queued = self._queued[answer_id] = []
+        if answer_id not in self._queued:  # the first since the last write left: a new one
             after = self._writing.get(answer_id)
+            self._queued[answer_id] = []
             self._writing[answer_id] = asyncio.create_task(self._write(answer_id, seq, after))
-        queued += texts
+        self._queued[answer_id] += texts
 
     async def _write(self, answer_id: str, seq: int, after: asyncio.Task[None] | None) -> None:
-        """Store the texts queued for the answer, from delta `seq`, once the write before
-        is done; then publish them here. A refused write makes the answer's next append
-        raise and its end an error, and its later deltas are not written: no gap."""
+        """Once the write before it is done, store the texts queued for the answer, from
+        delta `seq`, and publish them here. If Redis refuses, the answer's next append
+        raises and its end is an error, and nothing more of it is written: no gap."""
         if after is not None:
             await asyncio.wait([after])
         texts = self._queued.pop(answer_id)
+        news = json.dumps({"seq": seq, "texts": texts}, ensure_ascii=False)
+        args = {"news": news, "channel": _keys(answer_id)[3], "retention_ms": self._retention_ms}
         try:
-            if self._writes.failed(answer_id):
-                return
-            news = json.dumps({"seq": seq, "texts": texts}, ensure_ascii=False)
-            stored = await self._call(
-                self._append(
-                    answer_id,
-                    news=news,
-                    channel=_channel(answer_id),
-                    retention_ms=self._retention_ms,
-                )
-            )
-            if stored == 1:
-                self._news(answer_id, _deltas(seq, texts))
-            elif stored == 0:  # ended by another process meanwhile
-                self._writes.refused(answer_id, AnswerEnded(f"{answer_id} has ended"))
-            else:  # an earlier delta is missing (its stream was deleted?)
-                missing = f"delta {seq} of {answer_id} would follow a delta not stored"
-                self._writes.refused(answer_id, StoreUnavailable(missing))
+            if not self._writes.failed(answer_id):
+                stored = await self._call(self._append(answer_id, **args))
+                if stored == 1:
+                    self._news(answer_id, _deltas(seq, texts))
+                elif stored == 0:  # ended by another process meanwhile
+                    self._writes.refused(answer_id, AnswerEnded(f"{answer_id} has ended"))
+                else:  # an earlier delta is missing (its stream was deleted?)
+                    missing = f"delta {seq} of {answer_id} would follow a delta not stored"
+                    self._writes.refused(answer_id, StoreUnavailable(missing))
         except StoreUnavailable as exc:
             self._writes.refused(answer_id, exc)
         finally:
@@ -334,13 +298,12 @@ class RedisAnswerStore:
 
     async def _end(self, answer_id: str, outcome: Outcome, lapsed_only: bool = False) -> bool:
         """The finish script. If Redis refuses it, the readers here and (if Redis still
-        passes messages) in every other process are told STORE_LOST; the writing process
-        keeps the lease and stores this end once Redis takes it (`_keep_leases`)."""
+        passes messages) in the other processes are told STORE_LOST, and the writing
+        process keeps the lease and stores the end once it can (`_keep_leases`)."""
         mine = not lapsed_only and answer_id in self._writes
         if mine:
             await self._written(answer_id)  # its deltas come before its end
-            outcome = self._writes.end(answer_id, outcome)
-            self._ending[answer_id] = None
+            outcome, self._ending[answer_id] = self._writes.end(answer_id, outcome), None
             for listener in self._ended:
                 listener(answer_id)
         args = {
@@ -379,12 +342,10 @@ class RedisAnswerStore:
         return progress
 
     async def _read(self, answer_id: str, after: int) -> tuple[Progress, bool]:
-        """What is stored after `after`, and whether the answer's lease is held.
-
-        No MULTI/EXEC (a Redis out of memory refuses a whole transaction, reads and all):
-        the hash is read first, then the stream's last entry, then its entries after
-        `after`, so an end the hash shows is in the stream read after it."""
-        key, deltas, lease = _keys(answer_id)
+        """What is stored after `after`, and whether the answer's lease is held. Not in
+        MULTI/EXEC, which a Redis out of memory refuses, but in this order: the hash, the
+        stream's last entry, its entries after `after` (with any end the hash shows)."""
+        key, deltas, lease, _ = _keys(answer_id)
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hmget(key, ["status", "finish_reason", "error"])
             pipe.exists(lease)
@@ -406,38 +367,34 @@ class RedisAnswerStore:
         return answer_id in self._writes or answer_id in self._ending
 
     def tail(self, answer_id: str) -> Tail | None:
-        tail = self._tails.get(answer_id)
-        if tail is None:
+        if (tail := self._tails.get(answer_id)) is None:
             tail = self._tails[answer_id] = Tail(self._heartbeat)
             if answer_id not in self._writes:  # written elsewhere: heard on its channel
                 self._subscribed.add(answer_id)
-                self._spawn(self._subscribe(answer_id, True))
+                self._spawn(self._subscribe("subscribe", answer_id))
         return tail
 
     def on_ended(self, listener: Callable[[str], None]) -> None:
         self._ended.append(listener)
 
-    # How readers hear news: the writer's batches, its subscriber's messages, catch-ups.
+    # How the tails here hear news: from the writer, a channel, or XRANGE.
 
     def _news(self, answer_id: str, batch: Batch) -> None:
         """Publish `batch` to the answer's tail here if it follows on from what the tail
-        has; after a gap (news that came before the tail's subscription), catch up."""
+        has; after a gap (news sent before its subscription), catch up instead."""
         tail = self._tails.get(answer_id)
-        if tail is None or not batch.pieces:
-            return
-        if batch.pieces[0].seq > tail.seq + 1:
+        if tail is not None and batch.pieces and batch.pieces[0].seq > tail.seq + 1:
             self._spawn(self._catch_up(answer_id))
-        else:
+        elif tail is not None:
             self._publish(answer_id, batch.after(tail.seq))
 
     async def _catch_up(self, answer_id: str) -> None:
         """Publish to the answer's tail here what the stream has past it."""
-        tail = self._tails.get(answer_id)
-        if tail is None:
+        if (tail := self._tails.get(answer_id)) is None:
             return
-        deltas = _keys(answer_id)[1]
         try:
-            entries: Any = await self._call(self._redis.xrange(deltas, f"(0-{tail.seq}", "+"))
+            xrange = self._redis.xrange(_keys(answer_id)[1], f"(0-{tail.seq}", "+")
+            entries: Any = await self._call(xrange)
         except StoreUnavailable:
             self._unkept_end(answer_id, STORE_LOST)
             return
@@ -445,40 +402,37 @@ class RedisAnswerStore:
             self._publish(answer_id, Batch(_pieces(entries)).after(tail.seq))
 
     def _publish(self, answer_id: str, batch: Batch) -> None:
-        tail = self._tails.get(answer_id)
-        if tail is None or not batch.pieces:
+        if (tail := self._tails.get(answer_id)) is None or not batch.pieces:
             return
         if batch.ended:
             del self._tails[answer_id]
             if answer_id in self._subscribed:
                 self._subscribed.discard(answer_id)
-                self._spawn(self._subscribe(answer_id, False))
+                self._spawn(self._subscribe("unsubscribe", answer_id))
         tail.publish(batch)
 
     def _unkept_end(self, answer_id: str, error: str) -> None:
-        """Tell the answer's readers here an error end that Redis does not hold (after any
-        seq: it is sent without one)."""
+        """Tell the answer's readers here an error end Redis does not hold (sent without a
+        seq, so after any)."""
         outcome = Outcome("error", None, error)
         self._publish(answer_id, Batch((End(MAX_SEQ, outcome, kept=False),)))
 
-    async def _subscribe(self, answer_id: str, subscribe: bool) -> None:
-        """SUBSCRIBE to the answer's channel (or UNSUBSCRIBE); when the subscriber is not
-        connected, `_listen` subscribes to every tailed answer's channel as it connects."""
+    async def _subscribe(self, command: str, answer_id: str) -> None:
+        """(UN)SUBSCRIBE the answer's channel, if connected (else `_listen` will)."""
         if (pubsub := self._pubsub) is not None:
             with contextlib.suppress(RedisError, OSError):  # `_listen` hears of it
-                command = pubsub.subscribe if subscribe else pubsub.unsubscribe
-                await command(_channel(answer_id))
+                await getattr(pubsub, command)(_keys(answer_id)[3])
 
     async def _listen(self) -> None:
-        """The subscriber connection. When it is lost, the answers it tailed end here with
-        STORE_LOST (what was sent meanwhile is lost), and it connects again."""
+        """The subscriber connection. Lost, the answers it tailed end here with STORE_LOST
+        (what was published meanwhile is lost), and it connects again."""
         while not self._closing:
             pubsub = self._subscriber.pubsub()
             try:
                 await pubsub.subscribe(ENDED_CHANNEL)
                 self._pubsub = pubsub
                 if self._subscribed:
-                    await pubsub.subscribe(*map(_channel, self._subscribed))
+                    await pubsub.subscribe(*(_keys(a)[3] for a in self._subscribed))
                 while not self._closing:
                     self._heard(await pubsub.get_message(timeout=None))
             except (RedisError, OSError) as exc:
@@ -494,23 +448,24 @@ class RedisAnswerStore:
             await asyncio.sleep(0.5)
 
     def _heard(self, message: dict[str, Any] | None) -> None:
+        """A message to the subscriber: a subscription confirmed, deltas, or an end."""
         if message is None or message["type"] not in ("message", "subscribe"):
             return
-        channel, data = message["channel"], message["data"]
+        channel, subscribed = message["channel"], message["type"] == "subscribe"
         if channel == ENDED_CHANNEL:
-            if message["type"] == "message":
-                self._heard_end(json.loads(data))
+            if not subscribed:
+                self._heard_end(json.loads(message["data"]))
             return
         answer_id = channel.partition("{")[2].partition("}")[0]
-        if message["type"] == "subscribe":  # from now on its news come here: catch up once
+        if subscribed:  # from now on its news come here: catch up with what came before
             self._spawn(self._catch_up(answer_id))
         else:
-            news = json.loads(data)
+            news = json.loads(message["data"])
             self._news(answer_id, _deltas(news["seq"], news["texts"]))
 
-    def _heard_end(self, message: dict[str, Any]) -> None:
-        answer_id = message["id"]
-        if not message["stored"]:  # an end Redis refused: the answer goes on there
+    def _heard_end(self, ended: dict[str, Any]) -> None:
+        answer_id = ended["id"]
+        if not ended["stored"]:  # an end Redis refused: the answer goes on there, unheard
             self._unkept_end(answer_id, STORE_LOST)
             return
         if answer_id in self._writes:  # ended by another process: stop writing it
@@ -520,12 +475,12 @@ class RedisAnswerStore:
         if answer_id in self._tails:
             self._spawn(self._catch_up(answer_id))
 
-    # Leases: who writes an answer, and whether that process still lives.
+    # Leases: who writes each answer, and whether that process still lives.
 
     async def _keep_leases(self) -> None:
         """Three times a lease: renew the leases of the answers written here (and of those
-        whose end Redis refused, stored now if it can be); end the answers tailed here
-        whose lease lapsed, and tell their readers of those that expired."""
+        whose end is still to store: stored now if Redis takes it); end the answers tailed
+        here whose lease lapsed, and tell the readers of those that expired."""
         while not self._closing:
             await asyncio.sleep(self._lease / 3)
             try:
@@ -542,23 +497,15 @@ class RedisAnswerStore:
                     self._unkept_end(answer_id, STORE_LOST)
             try:
                 await self._store_ends()
-            except StoreUnavailable as exc:
+            except StoreUnavailable as exc:  # tried again next time
                 self._troubles.note("storing ends", str(exc))
 
-    async def _store_ends(self) -> None:
-        """Store the ends Redis refused, in the order they came."""
-        for answer_id, args in list(self._ending.items()):
-            if args is not None:
-                await self._call(self._finish(answer_id, **args))
-                del self._ending[answer_id]
-
     async def _check_leases(self) -> None:
-        others = [answer_id for answer_id in self._tails if not self._mine(answer_id)]
-        if not others:
+        if not (others := [a for a in self._tails if not self._mine(a)]):
             return
         async with self._redis.pipeline(transaction=False) as pipe:
             for answer_id in others:
-                key, _, lease = _keys(answer_id)
+                key, _, lease, _ = _keys(answer_id)
                 pipe.hget(key, "status")
                 pipe.exists(lease)
             found = await self._call(pipe.execute())
@@ -568,8 +515,15 @@ class RedisAnswerStore:
             elif status == "running" and not held:
                 await self._end(answer_id, Outcome("error", None, WORKER_LOST), lapsed_only=True)
 
+    async def _store_ends(self) -> None:
+        """Store the ends Redis refused, in the order they came."""
+        for answer_id, args in list(self._ending.items()):
+            if args is not None:
+                await self._call(self._finish(answer_id, **args))
+                del self._ending[answer_id]
+
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run `work` in a task of the store's, cancelled by `close`."""
+        """Run `work` in a task of the store's (cancelled by `close`)."""
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -585,8 +539,5 @@ class RedisAnswerStore:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tails.clear()
-        await self._close_clients()
-
-    async def _close_clients(self) -> None:
         await self._subscriber.aclose()
         await self._redis.aclose()
