@@ -371,7 +371,7 @@ class RedisAnswerStore:
             tail = self._tails[answer_id] = Tail(self._heartbeat)
             if answer_id not in self._writes:  # written elsewhere: heard on its channel
                 self._subscribed.add(answer_id)
-                self._spawn(self._subscribe("subscribe", answer_id))
+                self._spawn(self._subscribe(answer_id))
         return tail
 
     def on_ended(self, listener: Callable[[str], None]) -> None:
@@ -408,7 +408,7 @@ class RedisAnswerStore:
             del self._tails[answer_id]
             if answer_id in self._subscribed:
                 self._subscribed.discard(answer_id)
-                self._spawn(self._subscribe("unsubscribe", answer_id))
+                self._spawn(self._subscribe(answer_id))
         tail.publish(batch)
 
     def _unkept_end(self, answer_id: str, error: str) -> None:
@@ -417,11 +417,13 @@ class RedisAnswerStore:
         outcome = Outcome("error", None, error)
         self._publish(answer_id, Batch((End(MAX_SEQ, outcome, kept=False),)))
 
-    async def _subscribe(self, command: str, answer_id: str) -> None:
-        """(UN)SUBSCRIBE the answer's channel, if connected (else `_listen` will)."""
+    async def _subscribe(self, answer_id: str) -> None:
+        """SUBSCRIBE to the answer's channel if it is in `_subscribed`, else UNSUBSCRIBE
+        (when connected: when not, `_listen` subscribes as it connects)."""
         if (pubsub := self._pubsub) is not None:
+            command = pubsub.subscribe if answer_id in self._subscribed else pubsub.unsubscribe
             with contextlib.suppress(RedisError, OSError):  # `_listen` hears of it
-                await getattr(pubsub, command)(_keys(answer_id)[3])
+                await command(_keys(answer_id)[3])
 
     async def _listen(self) -> None:
         """The subscriber connection. Lost, the answers it tailed end here with STORE_LOST
@@ -479,18 +481,29 @@ class RedisAnswerStore:
 
     async def _keep_leases(self) -> None:
         """Three times a lease: renew the leases of the answers written here (and of those
-        whose end is still to store: stored now if Redis takes it); end the answers tailed
-        here whose lease lapsed, and tell the readers of those that expired."""
+        whose end is still to store), and look up those of the answers tailed here that
+        another process writes: end those whose lease lapsed, and tell the readers of
+        those that expired. Then store the ends Redis refused, if it takes them now."""
+        ms = int(self._lease * 1000)
         while not self._closing:
             await asyncio.sleep(self._lease / 3)
+            mine = [*self._writes.ids(), *self._ending]
+            others = [answer_id for answer_id in self._tails if not self._mine(answer_id)]
             try:
-                if mine := [*self._writes.ids(), *self._ending]:
-                    ms = int(self._lease * 1000)
-                    async with self._redis.pipeline(transaction=False) as pipe:
-                        for answer_id in mine:
-                            await self._renew(answer_id, pipe, token=self._token, ms=ms)
-                        await self._call(pipe.execute())
-                await self._check_leases()
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for answer_id in mine:
+                        await self._renew(answer_id, pipe, token=self._token, ms=ms)
+                    for answer_id in others:
+                        key, _, lease, _ = _keys(answer_id)
+                        pipe.hget(key, "status")
+                        pipe.exists(lease)
+                    found = (await self._call(pipe.execute()))[len(mine) :]
+                for answer_id, status, held in zip(others, found[::2], found[1::2], strict=True):
+                    if status is None:
+                        self._unkept_end(answer_id, EXPIRED)
+                    elif status == "running" and not held:
+                        lost = Outcome("error", None, WORKER_LOST)
+                        await self._end(answer_id, lost, lapsed_only=True)
             except StoreUnavailable as exc:  # Redis is away: every reader here hears it
                 self._troubles.note("renewing leases", str(exc))
                 for answer_id in list(self._tails):
@@ -499,21 +512,6 @@ class RedisAnswerStore:
                 await self._store_ends()
             except StoreUnavailable as exc:  # tried again next time
                 self._troubles.note("storing ends", str(exc))
-
-    async def _check_leases(self) -> None:
-        if not (others := [a for a in self._tails if not self._mine(a)]):
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for answer_id in others:
-                key, _, lease, _ = _keys(answer_id)
-                pipe.hget(key, "status")
-                pipe.exists(lease)
-            found = await self._call(pipe.execute())
-        for answer_id, status, held in zip(others, found[::2], found[1::2], strict=True):
-            if status is None:
-                self._unkept_end(answer_id, EXPIRED)
-            elif status == "running" and not held:
-                await self._end(answer_id, Outcome("error", None, WORKER_LOST), lapsed_only=True)
 
     async def _store_ends(self) -> None:
         """Store the ends Redis refused, in the order they came."""
