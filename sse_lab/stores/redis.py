@@ -22,8 +22,9 @@ announced, the tail catches up with XRANGE. Across processes:
   process tailing the answer, or a `read`, then ends it with an error after its deltas (with
   the defaults, 3 s leases checked each second, within about 4 s).
 - Redis gone or stalled (no reply within `timeout`): readers get an error end that Redis
-  does not hold (`End.kept` False: no seq, so one that reconnects gets the rest), writes
-  raise StoreUnavailable (POST /new: 503). The writer stores a refused end once it can.
+  does not hold (`End.kept` False: no seq, so one that reconnects gets the rest); creates
+  and ends raise StoreUnavailable (POST /new: 503), and so does the next append after a
+  refused write. The writer stores a refused end once Redis takes it.
 - no gaps: after a refused write, nothing more of that answer is stored or published.
 An answer's keys expire `retention` s (7 days) after its start, and after its end.
 """
