@@ -57,6 +57,23 @@ async def test_another_process_reads_and_tails_the_answer_by_its_seqs(
     assert entries[-1][1] == {"end": "done", "finish_reason": "stop"}
 
 
+async def test_readers_joining_in_another_process_while_deltas_come_miss_nothing(
+    two: list[RedisAnswerStore],
+) -> None:
+    writer, other = two
+    answer = await writer.create("alice", "q")
+    readers = []
+    for seq in range(1, 31):  # each joins as its subscription and the writes race
+        await writer.append(answer.id, seq, [str(seq)])
+        readers.append(Reader(other, answer.id, seq // 2))
+        await asyncio.sleep(0.001 * (seq % 3))
+    await writer.finish(answer.id, Outcome("done", "stop"))
+    await asyncio.wait_for(asyncio.gather(*(reader.task for reader in readers)), 10)
+    for reader, seq in zip(readers, range(1, 31), strict=True):
+        assert reader.deltas == [(n, str(n)) for n in range(seq // 2 + 1, 31)]
+        assert reader.end is not None and reader.end.seq == 31
+
+
 async def test_an_end_from_another_process_stops_the_generating_one(
     two: list[RedisAnswerStore],
 ) -> None:
@@ -341,4 +358,4 @@ async def test_an_outage_is_logged_once_per_burst_not_per_retry_or_answer(caplog
     messages = [r.getMessage() for r in logged]
     assert [r.exc_info for r in logged if r.exc_info] == []  # no traceback
     assert sum("answer ends" in m or "the end of answer" in m for m in messages) == 1, messages
-    assert sum("listening for ends" in m for m in messages) <= 1, messages
+    assert sum("listening for news" in m for m in messages) <= 1, messages

@@ -199,10 +199,11 @@ class AnswerStore(Protocol):
 
     async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
         """Store deltas number `seq`, `seq` + 1, ... (from 1) of an answer this process writes,
-        and publish them to its tail soon. Those appended in one turn of the event loop, from
-        any answers, are written together, after this returns. Raises as `Writes.check`
-        does; if storing fails, the answer's next append raises and its end is an error, so
-        no reader takes a gap for a whole answer."""
+        and publish them to its tail soon: written after this returns, in groups (SQLite:
+        those of one turn of the event loop, from any answers; Redis: those of the answer
+        since its last write). Raises as `Writes.check` does; if storing fails, the answer's
+        next append raises and its end is an error, so no reader takes a gap for a whole
+        answer."""
         ...
 
     async def finish(self, answer_id: str, outcome: Outcome) -> bool:
