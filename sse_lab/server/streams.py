@@ -40,6 +40,9 @@ class EventStream:
 
     async def send(self, data: bytes) -> None:
         """Write events (or a comment), already encoded (`batch_bytes`), to the client."""
+        if keeps_up(self.request, data):
+            await self.response.write(data)
+            return
         try:
             async with asyncio.timeout(self._stall_timeout):
                 await self.response.write(data)
@@ -47,6 +50,15 @@ class EventStream:
             if self.request.transport is not None:
                 self.request.transport.abort()
             raise ConnectionResetError("the client took nothing for too long") from None
+
+
+def keeps_up(request: web.Request, data: bytes) -> bool:
+    """Whether writing `data` cannot wait, so needs no timer (a speed trick, see
+    benchmarks/README.md): the socket has taken all that was written so far, and `data`
+    (under 32 KiB) cannot fill the transport's buffer to its high-water mark (64 KiB), the
+    only point at which aiohttp's `write` waits."""
+    transport = request.transport
+    return transport is not None and not transport.get_write_buffer_size() and len(data) < 1 << 15
 
 
 @asynccontextmanager
