@@ -1,6 +1,6 @@
 // Every text the chat page shows, in English and in Chinese, and the language it shows them
 // in: `?lang=zh` or `?lang=en` in the page's URL, else the browser's first language.
-// In a text, `backticks` mark code, shown in <code>.
+// In a text, `backticks` mark code, shown in <code>; `{name}` is a value `t` fills in.
 
 export const STRINGS = {
   en: {
@@ -30,6 +30,9 @@ export const STRINGS = {
     "status.reconnecting": "reconnecting",
     "error.connection": "connection failed",
     "error.no-done": "the stream ended before its done event",
+    "error.unknown-answer":
+      "the link's answer is unknown to the server, no longer kept, or another user's: ask again",
+    usage: "{prompt_tokens} + {completion_tokens} = {total_tokens} tokens",
     "answer.heading": "Answer",
     "seen.heading": "What the server saw",
     "seen.hint": "The stream request's headers, from `/debug/requests` (secrets masked).",
@@ -63,6 +66,9 @@ export const STRINGS = {
     "status.reconnecting": "断线重连中",
     "error.connection": "连接失败",
     "error.no-done": "事件流在 done 事件之前就断开了",
+    "error.unknown-answer":
+      "链接里的回答在服务器上找不到（不存在、已清理，或属于其他用户），请重新提问",
+    usage: "{prompt_tokens} + {completion_tokens} = {total_tokens} 个 token",
     "answer.heading": "回答",
     "seen.heading": "服务器看到的请求",
     "seen.hint": "流式请求的请求头，来自 `/debug/requests`（敏感信息已打码）。",
@@ -83,11 +89,12 @@ export const language = pickLanguage(
   navigator.languages,
 );
 
-/** The text of `key` in the page's language; an unknown key is a bug, and says so. */
-export function t(key) {
+/** The text of `key` in the page's language, each `{name}` in it replaced by `values[name]`;
+ *  an unknown key is a bug, and says so. */
+export function t(key, values = {}) {
   const text = STRINGS[language][key];
   if (text === undefined) throw new Error(`no text for "${key}" in strings.js`);
-  return text;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? "?"));
 }
 
 /** `element`'s children: the text of `key`, its `backticked` parts in <code>. */
