@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
+from typing import Any
 
 from aiohttp import web
 
@@ -12,7 +14,7 @@ from sse_lab.server.bodies import to_json
 from sse_lab.server.guards import close_if_quiet
 from sse_lab.server.state import OPEN_STREAMS, SETTINGS
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
-from sse_lab.stores.base import MAX_SEQ, Batch, Delta, End
+from sse_lab.stores.base import MAX_SEQ, Batch, Delta, End, Outcome
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -107,8 +109,9 @@ def batch_bytes(batch: Batch) -> bytes:
 
 
 def answer_event(item: Delta | End) -> bytes:
-    """An answer's piece as an SSE event: `id: n` and `{"delta": ...}`, then `done` or `error`
-    (an end the store does not hold has no `id`: the client's last id stays the last delta's)."""
+    """An answer's piece as an SSE event: `id: n` and `{"delta": ...}`, then `done` (see
+    `done_fields`) or `error` (an end the store does not hold has no `id`: the client's last
+    id stays the last delta's)."""
     if isinstance(item, Delta):
         return ServerSentEvent(data=to_json({"delta": item.text}), id=str(item.seq)).encode()
     if item.outcome.status == "error":
@@ -117,10 +120,15 @@ def answer_event(item: Delta | End) -> bytes:
             data=to_json({"message": item.outcome.error}), event="error", id=seq
         ).encode()
     return ServerSentEvent(
-        data=to_json({"finish_reason": item.outcome.finish_reason}),
-        event="done",
-        id=str(item.seq),
+        data=to_json(done_fields(item.outcome)), event="done", id=str(item.seq)
     ).encode()
+
+
+def done_fields(outcome: Outcome) -> dict[str, Any]:
+    """What the end of a finished answer tells: its finish_reason, and the model's token
+    counts (`usage`: null if the model reported none, as for an answer stopped early)."""
+    usage = asdict(outcome.usage) if outcome.usage else None
+    return {"finish_reason": outcome.finish_reason, "usage": usage}
 
 
 def parse_last_event_id(request: web.Request) -> int:
