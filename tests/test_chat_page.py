@@ -4,8 +4,8 @@ The page's link names the answer it shows (`#token=...&answer=ans_...`) and the 
 the text received so far with the last event's id (sessionStorage): a reload shows that
 text and resumes after that id, a new tab with the link reads the answer from the start,
 a finished answer comes back whole without a request. The `done` event's token counts show
-in the status line, and the answer is rendered as Markdown (static/markdown.js) whose text
-stays text, whatever the model writes.
+in the status line (a stopped answer has none), and the answer is rendered as Markdown
+(static/markdown.js) whose text stays text, whatever the model writes.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from sse_lab.lab.launch import LabServer, start_server
 from sse_lab.model import answer_tokens
 from sse_lab.server.page import STATIC_DIR
+from sse_lab.sse import EventStreamParser
 
 pytestmark = pytest.mark.browser
 
@@ -51,12 +53,11 @@ def page(browser: Browser, lab: LabServer) -> Iterator[Page]:
 
 
 def send(page: Page, prompt: str, client: str) -> str:
-    """Ask `prompt` with `client`; the id of the answer, once the page's link names it."""
+    """Ask `prompt` with `client`; the id of the answer the page shows."""
     page.check(f"#mode-{client}")
     page.fill("#prompt", prompt)
     page.click("#send")
-    page.wait_for_function("() => location.hash.includes('answer=')")
-    return linked_answer(page)
+    return str(page.wait_for_function("() => answer.dataset.answerId").json_value())
 
 
 def linked_answer(page: Page) -> str:
@@ -99,6 +100,7 @@ def test_a_reload_mid_answer_rejoins_it_with_nothing_lost_or_twice(
     answer_id = send(page, PROMPT, client)
     before = wait_for_text(page)
     assert len(before) < len(FULL)
+    assert linked_answer(page) == answer_id
 
     page.reload()
     assert answer_text(page).startswith(before)  # the saved text, shown before any new event
@@ -114,9 +116,7 @@ def test_a_reload_mid_answer_rejoins_it_with_nothing_lost_or_twice(
     assert len(lab.seen_requests(f"/answers/{answer_id}")) == 1
 
 
-def test_a_new_tab_with_the_link_reads_the_whole_answer(
-    page: Page, lab: LabServer, browser: Browser
-) -> None:
+def test_a_new_tab_with_the_link_reads_the_whole_answer(page: Page, lab: LabServer) -> None:
     answer_id = send(page, PROMPT, "fetch")
     wait_for_text(page)
     link = page.url
@@ -210,55 +210,62 @@ def test_stop_after_a_reload_stops_the_rejoined_answer(
     expect(page.locator("#status")).to_have_attribute("data-state", "streaming")
     page.click("#stop")
 
-    expect(page.locator("#status")).to_have_attribute("data-state", "stopped")
+    # A stopped answer's done has `"usage": null`: the finish reason alone.
+    expect(page.locator("#status")).to_have_text("stopped · finish_reason: stopped")
     shown = answer_text(page)
     assert FULL.startswith(shown) and len(shown) < len(FULL)
     [stop] = [r for r in lab.seen_requests(f"/sse/{answer_id}") if r["method"] == "DELETE"]
     assert stop["headers"]["Authorization"] == "Bearer ***"
 
 
-DONE_DATA = re.compile(rb'^data: \{"finish_reason".*$', re.MULTILINE)
+def token_counts(lab: LabServer, answer_id: str) -> str:
+    """The usage the server's `done` event gives for the answer, as the page words it."""
+    response = httpx.get(f"{lab.url}/sse/{answer_id}", headers=lab.auth_header(), timeout=10)
+    *_, done = EventStreamParser().feed(response.content)
+    usage = json.loads(done.data)["usage"]
+    assert usage["completion_tokens"] == len(answer_tokens(PROMPT))
+    return f"{usage['prompt_tokens']} + {usage['completion_tokens']} = {usage['total_tokens']}"
 
 
-def with_done(page: Page, done: dict[str, Any]) -> None:
-    """Let the page's streams come from the server, their `done` event's data as `done`:
-    the shape the server's done takes when it counts the tokens an answer used."""
-
-    def rewrite(route: Route) -> None:
-        response = route.fetch()
-        body = DONE_DATA.sub(b"data: " + json.dumps(done).encode(), response.body())
-        route.fulfill(response=response, body=body)
-
-    page.route(lambda url: "/sse/" in url, rewrite)
-
-
-USAGE = {"prompt_tokens": 9, "completion_tokens": 41, "total_tokens": 50}
-
-
-@pytest.mark.parametrize(
-    ("client", "usage", "shown"),
-    [("eventsource", USAGE, " · 9 + 41 = 50 tokens"), ("fetch", None, "")],
-)
+@pytest.mark.parametrize("client", CLIENTS)
 def test_the_status_line_shows_the_tokens_the_answer_used(
-    page: Page, client: str, usage: dict[str, int] | None, shown: str
+    page: Page, lab: LabServer, client: str
 ) -> None:
-    with_done(page, {"finish_reason": "stop", "usage": usage})
-    send(page, PROMPT, client)
+    answer_id = send(page, PROMPT, client)
+    wait_until_done(page)
 
-    expect(page.locator("#status")).to_have_text(f"done · finish_reason: stop{shown}")
-    assert answer_text(page) == FULL
+    counts = token_counts(lab, answer_id)
+    expect(page.locator("#status")).to_have_text(f"done · finish_reason: stop · {counts} tokens")
 
 
 def test_the_token_counts_in_chinese(browser: Browser, lab: LabServer) -> None:
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
     page.goto(f"{lab.url}/#token={lab.tokens['alice']}")
-    with_done(page, {"finish_reason": "stop", "usage": USAGE})
+    answer_id = send(page, PROMPT, "fetch")
+
+    counts = token_counts(lab, answer_id)
+    done = f"已完成 · finish_reason: stop · {counts} 个 token"
+    expect(page.locator("#status")).to_have_text(done)
+    context.close()
+
+
+DONE_DATA = re.compile(rb'^data: \{"finish_reason".*$', re.MULTILINE)
+
+
+def test_a_done_event_without_usage_shows_the_finish_reason_alone(page: Page) -> None:
+    # A server from before the usage was counted sent `{"finish_reason": ...}` alone.
+    def without_usage(route: Route) -> None:
+        response = route.fetch()
+        body = DONE_DATA.sub(b'data: {"finish_reason": "stop"}', response.body())
+        route.fulfill(response=response, body=body)
+
+    page.route(lambda url: "/sse/" in url, without_usage)
     send(page, PROMPT, "fetch")
 
-    expected = "已完成 · finish_reason: stop · 9 + 41 = 50 个 token"
-    expect(page.locator("#status")).to_have_text(expected, timeout=WAIT_MS)
-    context.close()
+    expect(page.locator("#status")).to_have_text("done · finish_reason: stop")
+    assert answer_text(page) == FULL
 
 
 def render(page: Page, text: str) -> Any:
