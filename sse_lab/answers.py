@@ -165,7 +165,7 @@ async def chunk_texts(
 
     Read with the project's parser: the SDK's typed chunks took two thirds of the server's
     CPU per delta (benchmarks/README.md). An `error` object in the stream raises the
-    `openai.APIError` that the SDK raises for it.
+    `openai.APIError` that the SDK raises for it, once the texts before it are given.
     """
     parser = EventStreamParser()
     async for raw in stream.response.aiter_bytes():
@@ -177,6 +177,7 @@ async def chunk_texts(
                 return
             chunk = json.loads(event.data)
             if error := chunk.get("error"):
+                yield texts, reason  # what came before the error is part of the answer
                 message = error.get("message") if isinstance(error, dict) else None
                 message = message or "An error occurred during streaming"  # the SDK's words
                 raise openai.APIError(message, stream.response.request, body=error)
