@@ -175,3 +175,12 @@ async def test_a_client_that_leaves_leaves_no_stream_and_no_follow_task(slow_lab
 
     assert await until(gone)
     assert slow_lab.running_answers() == 2  # the answers go on for whoever reads them next
+
+
+async def test_head_gives_a_streams_headers_and_follows_nothing(lab, http) -> None:
+    url = events_url(lab, {await ask(lab, http, PROMPTS[0]): 0})
+    async with http.head(url, headers=lab.auth_header()) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "text/event-stream"
+    assert lab.open_streams() == 0
+    assert [name for name in lab.task_names() if name.startswith("follow ")] == []
