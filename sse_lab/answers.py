@@ -20,7 +20,15 @@ from openai.types.chat import ChatCompletionChunk
 from sse_lab.burst_log import BurstLog
 from sse_lab.config import Upstream
 from sse_lab.sse import EventStreamParser
-from sse_lab.stores.base import Answer, AnswerStore, Batch, Outcome, StoreUnavailable, follow
+from sse_lab.stores.base import (
+    Answer,
+    AnswerStore,
+    Batch,
+    Outcome,
+    StoreUnavailable,
+    Usage,
+    follow,
+)
 
 log = logging.getLogger("sse_lab.answers")
 
@@ -68,6 +76,7 @@ class AnswerService:
         shows (`create(stream=True)`); end the answer however its stream ends."""
         seq = 0
         reason = "stop"
+        usage: Usage | None = None
         failed: Outcome | None = None
         try:
             async with asyncio.timeout(self._limits.max_seconds):
@@ -76,6 +85,8 @@ class AnswerService:
                     messages=[{"role": "user", "content": prompt}],
                     max_tokens=self._limits.max_tokens,
                     stream=True,
+                    # A last chunk with the answer's token counts, after its finish_reason.
+                    stream_options={"include_usage": True},
                     # The SDK asks for JSON; a proxy in between may then buffer the stream
                     # (jupyter-server-proxy streams only for exactly this Accept).
                     extra_headers={"Accept": "text/event-stream"},
@@ -83,18 +94,18 @@ class AnswerService:
                 async with stream:  # closes the request to the model on a stop or time limit
                     # Not `async for chunk in stream`: the same fields for a third of the
                     # CPU per delta (see chunk_texts).
-                    async for texts, finish_reason in chunk_texts(stream):
+                    async for texts, finish_reason, counted in chunk_texts(stream):
                         if texts:  # what came in one read is stored in one write
                             await self.store.append(answer_id, seq + 1, texts)
                             seq += len(texts)
-                        reason = finish_reason or reason
+                        reason, usage = finish_reason or reason, counted or usage
         except TimeoutError:
             reason = "time_limit"
         except openai.APIError as exc:  # an `error` object inside the stream is one too
             failed = Outcome("error", None, f"the model failed: {failure(exc)}")
         except Exception as exc:  # an answer must end, whatever broke
             failed = Outcome("error", None, f"the answer failed: {type(exc).__name__}")
-        await self._end(answer_id, failed or Outcome("done", reason))
+        await self._end(answer_id, failed or Outcome("done", reason, usage=usage))
 
     async def stop(self, answer_id: str) -> bool:
         """Stop generating: close the upstream stream and end the answer as `stopped`."""
@@ -159,9 +170,10 @@ def failure(exc: Exception) -> str:
 
 async def chunk_texts(
     stream: openai.AsyncStream[ChatCompletionChunk],
-) -> AsyncIterator[tuple[list[str], str | None]]:
-    """What `async for chunk in stream` gives (`chunk.choices[0].delta.content` and
-    `.finish_reason`), per read of the model's body: its texts and last finish_reason.
+) -> AsyncIterator[tuple[list[str], str | None, Usage | None]]:
+    """What `async for chunk in stream` gives (`chunk.choices[0].delta.content`,
+    `.finish_reason` and `chunk.usage`), per read of the model's body: its texts, its last
+    finish_reason, and the usage if it came in this read.
 
     Read with the project's parser: the SDK's typed chunks took two thirds of the server's
     CPU per delta (benchmarks/README.md). An `error` object in the stream raises the
@@ -170,18 +182,19 @@ async def chunk_texts(
     parser = EventStreamParser()
     async for raw in stream.response.aiter_bytes():
         texts: list[str] = []
-        reason: str | None = None
+        reason, usage = None, None
         for event in parser.feed(raw):
             if event.data.startswith("[DONE]"):
-                yield texts, reason
+                yield texts, reason, usage
                 return
             chunk = json.loads(event.data)
             if error := chunk.get("error"):
                 message = error.get("message") if isinstance(error, dict) else None
                 message = message or "An error occurred during streaming"  # the SDK's words
                 raise openai.APIError(message, stream.response.request, body=error)
-            for choice in (chunk.get("choices") or [])[:1]:  # none in e.g. the usage chunk
+            for choice in (chunk.get("choices") or [])[:1]:  # none in the usage chunk
                 if text := (choice.get("delta") or {}).get("content"):
                     texts.append(text)
                 reason = choice.get("finish_reason") or reason
-        yield texts, reason
+            usage = Usage.of(chunk.get("usage")) or usage  # null but in the last chunk
+        yield texts, reason, usage

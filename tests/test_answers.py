@@ -19,6 +19,7 @@ from conftest import read_events, serving_app
 from sse_lab.answers import chunk_texts
 from sse_lab.config import Upstream
 from sse_lab.lab.launch import start_server
+from sse_lab.stores.base import Usage
 
 
 @asynccontextmanager
@@ -47,7 +48,10 @@ def chunk(content: str | None = None, finish_reason: str | None = None) -> bytes
     return f"data: {json.dumps(body)}\n\n".encode()
 
 
-USAGE = b'data: {"id": "c", "choices": [], "usage": {"total_tokens": 3}}\n\n'
+# OpenAI's last chunk when asked with stream_options={"include_usage": True}.
+COUNTS = {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
+DETAILS = {"prompt_tokens_details": {"cached_tokens": 0}}
+USAGE = f'data: {{"id": "c", "choices": [], "usage": {json.dumps(COUNTS | DETAILS)}}}\n\n'.encode()
 OVERLOADED = b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n'
 
 
@@ -59,7 +63,7 @@ async def stream_from(base_url: str) -> openai.AsyncStream[ChatCompletionChunk]:
     )
 
 
-async def test_chunk_texts_gives_the_texts_of_each_read_and_the_finish_reason() -> None:
+async def test_chunk_texts_gives_the_texts_of_each_read_the_finish_reason_and_the_usage() -> None:
     first = chunk("Hel") + chunk("lo")
     last = chunk(" there") + chunk(finish_reason="length") + USAGE + b"data: [DONE]\n\n"
     async with (
@@ -67,7 +71,7 @@ async def test_chunk_texts_gives_the_texts_of_each_read_and_the_finish_reason() 
         await stream_from(base_url) as stream,
     ):
         reads = [read async for read in chunk_texts(stream)]
-    assert reads == [(["Hel", "lo"], None), ([" there"], "length")]
+    assert reads == [(["Hel", "lo"], None, None), ([" there"], "length", Usage(2, 3, 5))]
 
 
 async def test_an_error_object_in_the_stream_raises_the_sdks_api_error() -> None:
@@ -98,6 +102,21 @@ async def test_an_unreachable_model_ends_the_answer_with_an_error_event(tmp_path
     message = json.loads(end.data)["message"]
     assert message.startswith("the model failed: ")
     assert "Cannot connect to host 127.0.0.1:9" in message
+
+
+async def test_the_done_event_carries_the_usage_the_model_reported_or_null(
+    tmp_path: Path,
+) -> None:
+    ending = chunk(finish_reason="stop") + USAGE + b"data: [DONE]\n\n"
+    async with model_sending(chunk("Hi"), ending) as base_url:
+        _, counted = await events_of_an_answer(base_url, tmp_path)
+    # A model that sends no usage chunk (one that ignores stream_options).
+    async with model_sending(
+        chunk("Hi"), chunk(finish_reason="stop") + b"data: [DONE]\n\n"
+    ) as base_url:
+        _, uncounted = await events_of_an_answer(base_url, tmp_path)
+    assert json.loads(counted.data) == {"finish_reason": "stop", "usage": COUNTS}
+    assert json.loads(uncounted.data) == {"finish_reason": "stop", "usage": None}
 
 
 async def test_an_error_in_the_models_stream_ends_the_answer_after_its_deltas(

@@ -20,6 +20,9 @@ async def test_ask_streams_the_answer_to_the_prompt_in_the_url(lab, http) -> Non
     text = "".join(json.loads(e.data)["delta"] for e in events if e.event == "message")
     assert text == "".join(answer_tokens(prompt))
     assert events[-1].event == "done"
+    usage = json.loads(events[-1].data)["usage"]
+    assert usage["completion_tokens"] == len(events) - 1 == len(answer_tokens(prompt))
+    assert usage["total_tokens"] == usage["prompt_tokens"] + len(events) - 1
 
 
 async def test_a_url_past_the_limit_gets_414_and_the_server_keeps_serving(lab, http) -> None:

@@ -59,13 +59,21 @@ def text_of(events: list) -> str:
     return "".join(json.loads(e.data)["delta"] for e in events if e.event == "message")
 
 
+def assert_usage(done_data: dict, deltas: int) -> None:
+    """A `done` event's usage as the built-in model counts it: one token a delta."""
+    usage = done_data["usage"]
+    assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] == deltas
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
 async def test_the_streamed_answer_is_the_models_answer_numbered_from_one(lab, http) -> None:
     events = await stream(lab, http, await ask(lab, http))
 
     *deltas, done = events
     assert [e.id for e in deltas] == [str(n) for n in range(1, len(deltas) + 1)]
     assert text_of(deltas) == "".join(answer_tokens(PROMPT))
-    assert (done.event, json.loads(done.data)) == ("done", {"finish_reason": "stop"})
+    assert (done.event, json.loads(done.data)["finish_reason"]) == ("done", "stop")
+    assert_usage(json.loads(done.data), len(deltas))
 
 
 async def test_a_reader_resuming_from_any_event_gets_exactly_the_rest(lab, http) -> None:
@@ -146,7 +154,7 @@ async def test_stop_generating_ends_readers_with_stopped_and_closes_upstream(
             async with http.delete(f"{lab.url}/sse/{answer_id}", headers=lab.auth_header()) as r:
                 assert r.status == 409
         assert events[-1].event == "done"
-        assert json.loads(events[-1].data) == {"finish_reason": "stopped"}
+        assert json.loads(events[-1].data) == {"finish_reason": "stopped", "usage": None}
         assert (
             0 < len(events) - 1 < len(answer_tokens("Tell me everything about SSE and WebSockets"))
         )
@@ -276,7 +284,8 @@ async def test_an_answer_is_cut_at_max_tokens(tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as http:
             events = await stream(lab, http, await ask(lab, http))
     assert len(events) == 6
-    assert json.loads(events[-1].data) == {"finish_reason": "length"}
+    assert json.loads(events[-1].data)["finish_reason"] == "length"
+    assert_usage(json.loads(events[-1].data), 5)
 
 
 async def test_an_answer_is_cut_at_max_seconds(tmp_path: Path) -> None:
@@ -285,5 +294,6 @@ async def test_an_answer_is_cut_at_max_seconds(tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as http:
             events = await stream(lab, http, await ask(lab, http))
         assert await until(lambda: lab.open_model_streams() == 0)
-    assert json.loads(events[-1].data) == {"finish_reason": "time_limit"}
+    # Cut before the model's last chunk, which carries the usage.
+    assert json.loads(events[-1].data) == {"finish_reason": "time_limit", "usage": None}
     assert 1 < len(events) < len(answer_tokens(PROMPT))

@@ -17,7 +17,7 @@ from conftest import Reader, read_events, until
 from sse_lab.lab.launch import start_server
 from sse_lab.services.process import free_port
 from sse_lab.services.redis import RedisServer, start_redis
-from sse_lab.stores.base import STORE_ERROR, Outcome, StoreUnavailable
+from sse_lab.stores.base import STORE_ERROR, Outcome, StoreUnavailable, Usage
 from sse_lab.stores.redis import (
     ENDED_CHANNEL,
     EXPIRED,
@@ -45,16 +45,23 @@ async def test_another_process_reads_and_tails_the_answer_by_its_seqs(
     following = Reader(reader, answer.id)
     assert await until(lambda: following.deltas == [(1, "Hel"), (2, "lo")])
     await writer.append(answer.id, 3, ["!"])
-    await writer.finish(answer.id, Outcome("done", "stop"))
+    ended = Outcome("done", "stop", usage=Usage(4, 3, 7))
+    await writer.finish(answer.id, ended)
     await asyncio.wait_for(following.task, 5)
-    assert following.end is not None and following.end.outcome.status == "done"
+    assert following.end is not None and following.end.outcome == ended
     assert following.deltas == [(1, "Hel"), (2, "lo"), (3, "!")]
     assert (await reader.read(answer.id, 2)).deltas == [(3, "!")]
+    stored = await reader.get(answer.id)
+    assert stored is not None and stored.outcome == (await reader.read(answer.id, 2)).outcome
+    assert stored.outcome == ended
 
     async with aioredis.Redis.from_url(redis_server.url, decode_responses=True) as raw:
         entries = await raw.xrange(f"sse_lab:answer:{{{answer.id}}}:deltas")
+        hash_fields = await raw.hgetall(f"sse_lab:answer:{{{answer.id}}}")
     assert [entry_id for entry_id, _ in entries] == ["0-1", "0-2", "0-3", "0-4"]  # seq = id
-    assert entries[-1][1] == {"end": "done", "finish_reason": "stop"}
+    usage = {"prompt_tokens": "4", "completion_tokens": "3", "total_tokens": "7"}
+    assert entries[-1][1] == {"end": "done", "finish_reason": "stop", **usage}
+    assert hash_fields.items() >= {"status": "done", "finish_reason": "stop", **usage}.items()
 
 
 async def test_readers_joining_in_another_process_while_deltas_come_miss_nothing(

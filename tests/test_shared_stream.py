@@ -72,7 +72,13 @@ async def test_two_answers_share_one_stream_each_whole_and_in_order(slow_lab, ht
         *deltas, done = of_answer(events, answer_id)
         assert [int(seq) for _, seq, _ in deltas] == list(range(1, len(deltas) + 1))
         assert text_of(deltas) == "".join(answer_tokens(prompt))
-        assert done == ("done", str(len(deltas) + 1), {"finish_reason": "stop"})
+        assert done[:2] == ("done", str(len(deltas) + 1))
+        assert done[2]["finish_reason"] == "stop"
+        # Each event is the one `/sse/{id}` sends, `usage` of `done` and all, tagged.
+        url, headers = f"{slow_lab.url}/sse/{answer_id}", slow_lab.auth_header()
+        async with http.get(url, headers=headers) as response:
+            alone = [(e.event, e.id, json.loads(e.data)) for e in await read_events(response)]
+        assert of_answer(events, answer_id) == alone
     owners = [json.loads(e.data)["answer"] for e in events]
     switches = sum(a != b for a, b in pairwise(owners))
     assert switches > 10  # interleaved as they came, not one answer after the other

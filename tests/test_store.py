@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from conftest import Reader
-from sse_lab.stores.base import STORE_ERROR, Delta, Outcome, StoreUnavailable
+from sse_lab.stores.base import STORE_ERROR, Delta, Outcome, StoreUnavailable, Usage
 from sse_lab.stores.sqlite import RESTART_ERROR, SQLiteAnswerStore
 
 
@@ -108,6 +109,47 @@ async def test_answers_survive_a_restart_and_a_cut_answer_says_why(tmp_path: Pat
     assert progress.deltas == [(1, "half")]
     assert (progress.status, progress.outcome.error) == ("error", RESTART_ERROR)
     assert (await after.get(cut.id)).owner == "bob"  # type: ignore[union-attr]
+
+
+# The schema before answers kept the model's usage.
+FIRST_SCHEMA = """
+CREATE TABLE answers (
+    id            TEXT PRIMARY KEY,
+    owner         TEXT NOT NULL,
+    prompt        TEXT NOT NULL,
+    status        TEXT NOT NULL DEFAULT 'running',
+    finish_reason TEXT,
+    error         TEXT,
+    created_at    REAL NOT NULL
+);
+CREATE TABLE deltas (
+    answer_id TEXT NOT NULL REFERENCES answers(id),
+    seq       INTEGER NOT NULL,
+    text      TEXT NOT NULL,
+    PRIMARY KEY (answer_id, seq)
+) WITHOUT ROWID;
+INSERT INTO answers VALUES ('ans_old', 'alice', 'q', 'done', 'stop', NULL, 1.0);
+INSERT INTO deltas VALUES ('ans_old', 1, 'kept');
+"""
+
+
+async def test_a_database_made_before_usage_was_kept_opens_and_keeps_usage_from_then_on(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "answers.db")
+    with contextlib.closing(sqlite3.connect(path)) as old:
+        old.executescript(FIRST_SCHEMA)
+    store = SQLiteAnswerStore(path)
+    old_answer = await store.read("ans_old", 0)
+    assert (old_answer.deltas, old_answer.outcome) == ([(1, "kept")], Outcome("done", "stop"))
+    answer = await store.create("bob", "q")
+    await store.finish(answer.id, Outcome("done", "stop", usage=Usage(1, 2, 3)))
+    await store.close()
+
+    reopened = SQLiteAnswerStore(path)  # its columns are there now: nothing to add twice
+    assert (await reopened.read(answer.id, 0)).outcome.usage == Usage(1, 2, 3)
+    assert (await reopened.get("ans_old")).outcome.usage is None  # type: ignore[union-attr]
+    await reopened.close()
 
 
 async def test_stopping_an_ended_answer_while_the_database_is_locked_is_a_503_not_an_end(

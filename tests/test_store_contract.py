@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from conftest import Reader, until
-from sse_lab.stores.base import AnswerEnded, AnswerStore, Delta, End, Outcome
+from sse_lab.stores.base import AnswerEnded, AnswerStore, Delta, End, Outcome, Usage
 from sse_lab.stores.redis import RedisAnswerStore
 from sse_lab.stores.sqlite import SQLiteAnswerStore
 
@@ -52,6 +52,26 @@ async def test_finished_answers_are_read_back_with_their_end(store: AnswerStore)
     for seen in (1, 2):  # a reader that has every delta, or the end too, still learns the end
         progress = await store.read(answer.id, seen)
         assert (progress.deltas, progress.status, progress.last_seq) == ([], "done", 1)
+
+
+async def test_the_models_usage_is_kept_with_the_end_and_told_by_every_call(
+    store: AnswerStore,
+) -> None:
+    answer = await store.create("alice", "hi?")
+    reader = Reader(store, answer.id)
+    await store.append(answer.id, 1, ["Hi"])
+    ended = Outcome(
+        "done", "stop", usage=Usage(prompt_tokens=2, completion_tokens=1, total_tokens=3)
+    )
+    assert await store.finish(answer.id, ended)
+
+    await asyncio.wait_for(reader.task, 5)
+    late = Reader(store, answer.id)  # after the end: from what is stored
+    await asyncio.wait_for(late.task, 5)
+    row = await store.get(answer.id)
+    assert row is not None and reader.end is not None and late.end is not None
+    read = await store.read(answer.id, 0)
+    assert [row.outcome, read.outcome, reader.end.outcome, late.end.outcome] == [ended] * 4
 
 
 async def test_the_first_end_wins(store: AnswerStore) -> None:

@@ -31,6 +31,25 @@ async def test_the_chat_view_streams_an_answer_to_done(lab) -> None:
     assert view.summary() == f"status: done, {view.deltas} deltas, finish_reason: stop"
     assert "How does" in view.prompt.value and not view.send.disabled and view.stop.disabled
     assert answer[:20] in view.output.value
+    assert view.usage is not None and view.usage.completion_tokens == view.deltas
+    assert view.usage.total_tokens == view.usage.prompt_tokens + view.deltas > view.deltas
+
+
+async def test_the_chat_views_status_line_shows_the_answers_token_counts(lab, said) -> None:
+    view = ChatView(lab.url, lab.tokens["alice"])
+    await view.ask("What is SSE?")
+
+    assert view.usage is not None
+    prompt, completion, total = (
+        view.usage.prompt_tokens,
+        view.usage.completion_tokens,
+        view.usage.total_tokens,
+    )
+    counts = said(
+        f"{prompt} + {completion} = {total} tokens", f"{prompt} + {completion} = {total} 个 token"
+    )
+    assert view.status_line.value.endswith(f" · {counts}</span>")
+    assert f"usage: {counts}" in view.text_copy()
 
 
 async def test_send_and_stop_buttons_work_while_the_kernel_stays_free(tmp_path: Path) -> None:
@@ -43,6 +62,8 @@ async def test_send_and_stop_buttons_work_while_the_kernel_stays_free(tmp_path: 
         assert await until(lambda: view.status == "stopped")
     assert 3 <= view.deltas < len(answer_tokens("Tell me about WebSockets"))
     assert view.finish_reason == "stopped"
+    assert view.usage is None  # stopped before the model's last chunk, which has the counts
+    assert " = " not in view.status_line.value and "usage:" not in view.text_copy()
 
 
 async def test_a_wrong_token_shows_an_error(lab) -> None:
@@ -98,14 +119,20 @@ async def test_a_chat_views_output_carries_a_text_copy_of_what_it_shows(lab) -> 
     before = view._repr_mimebundle_()
     await view.ask("What is <SSE>?")
 
-    bundle = view._repr_mimebundle_()
+    bundle, usage = view._repr_mimebundle_(), view.usage
+    assert usage is not None
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == view.model_id
     assert before["text/plain"] == "[ChatView] status: idle, 0 deltas, finish_reason: None"
     assert (
         bundle["text/plain"]
         == view.text_copy()
         == "\n".join(
-            [f"[ChatView] {view.summary()}", "you: What is <SSE>?", f"answer: {view.answer}"]
+            [
+                f"[ChatView] {view.summary()}",
+                f"usage: {usage.prompt_tokens} + {view.deltas} = {usage.total_tokens} tokens",
+                "you: What is <SSE>?",
+                f"answer: {view.answer}",
+            ]
         )
     )
     assert "you: What is &lt;SSE&gt;?" in bundle["text/html"]

@@ -139,7 +139,9 @@ async def test_an_answer_started_on_one_worker_is_read_on_the_others(workers, ht
     on_b, on_c = await asyncio.gather(stream(http, b, answer_id), stream(http, c, answer_id))
     assert fields(on_b) == fields(on_c)
     assert text_of(on_b) == "".join(answer_tokens(PROMPT))
-    assert (on_b[-1].event, json.loads(on_b[-1].data)) == ("done", {"finish_reason": "stop"})
+    done = json.loads(on_b[-1].data)
+    assert (on_b[-1].event, done["finish_reason"]) == ("done", "stop")
+    assert done["usage"]["completion_tokens"] == len(on_b) - 1  # stored by A, read on B
     assert [e.id for e in on_b] == [str(n) for n in range(1, len(on_b) + 1)]
 
 
@@ -156,7 +158,7 @@ async def test_a_stop_sent_to_another_worker_stops_the_generation(workers, model
     for events in (on_b, on_c):
         assert (events[-1].event, json.loads(events[-1].data)) == (
             "done",
-            {"finish_reason": "stopped"},
+            {"finish_reason": "stopped", "usage": None},
         )
     assert fields(on_b) == fields(on_c)
     assert 0 < len(on_b) - 1 < len(answer_tokens(LONG_PROMPT))

@@ -61,7 +61,11 @@ async def test_ws_streams_the_same_text_as_sse_numbered_from_one(lab, http) -> N
     assert [m["seq"] for m in deltas] == list(range(1, len(deltas) + 1))
     assert text_of(deltas) == "".join(json.loads(e.data)["delta"] for e in over_sse[:-1])
     assert text_of(deltas) == "".join(answer_tokens(PROMPT))
+    usage = done.pop("usage")
     assert done == {"type": "done", "id": start["id"], "finish_reason": "stop"}
+    assert usage == json.loads(over_sse[-1].data)["usage"]  # the same prompt, the same counts
+    assert usage["completion_tokens"] == len(deltas)
+    assert usage["total_tokens"] == usage["prompt_tokens"] + len(deltas) > len(deltas)
 
 
 async def test_an_answer_asked_over_ws_can_be_read_over_sse(lab, http) -> None:
@@ -92,7 +96,12 @@ async def test_stop_mid_stream_ends_with_stopped_on_the_same_socket(tmp_path: Pa
             await ws.send_json({"type": "stop"})
             after_the_end = await receive(ws)
         assert first["type"] == "delta"
-        assert done == {"type": "done", "id": start["id"], "finish_reason": "stopped"}
+        assert done == {
+            "type": "done",
+            "id": start["id"],
+            "finish_reason": "stopped",
+            "usage": None,
+        }
         assert len(deltas) < len(answer_tokens(LONG_PROMPT))
         assert after_the_end == {"type": "error", "message": "nothing is streaming"}
         assert lab.open_model_streams() == 0
@@ -132,7 +141,12 @@ async def test_asking_while_an_answer_streams_is_refused(tmp_path: Path) -> None
             *_, done = await until_end(ws)
         assert reply["type"] == "error" and "id" not in reply
         assert "streaming" in reply["message"]
-        assert done == {"type": "done", "id": start["id"], "finish_reason": "stopped"}
+        assert done == {
+            "type": "done",
+            "id": start["id"],
+            "finish_reason": "stopped",
+            "usage": None,
+        }
 
 
 async def test_following_from_beyond_a_running_answer_is_refused(tmp_path: Path) -> None:
@@ -196,7 +210,7 @@ async def test_closing_the_socket_mid_answer_stops_it_and_its_model_stream(
             events = await asyncio.wait_for(sse_answer(lab, http, answer_id), 10)
         assert (events[-1].event, json.loads(events[-1].data)) == (
             "done",
-            {"finish_reason": "stopped"},
+            {"finish_reason": "stopped", "usage": None},
         )
         deadline = time.monotonic() + 10
         while lab.open_model_streams() and time.monotonic() < deadline:

@@ -27,7 +27,9 @@ import ipywidgets as widgets
 from IPython.display import display, update_display
 
 from sse_lab.clients import EventSourcePolyfill, SSEResponseError
+from sse_lab.lab.i18n import _
 from sse_lab.sse import ServerSentEvent
+from sse_lab.stores.base import Usage
 
 Status = Literal["idle", "connecting", "streaming", "done", "stopped", "error"]
 
@@ -144,6 +146,7 @@ class ChatView(_TextCopied):
     Send: `POST {url}/new` with the prompt, then stream `GET {url}/sse/{id}` with an
     EventSourcePolyfill (it sends the Authorization header and reconnects on a drop).
     Stop: `DELETE {url}/sse/{id}`. `await view.ask(prompt)` does the same from code.
+    `usage`: the token counts the `done` event carried (None if the model reported none).
     """
 
     def __init__(self, url: str, token: str) -> None:
@@ -155,6 +158,7 @@ class ChatView(_TextCopied):
         self.first_token_s: float | None = None  # time from Send to the first delta
         self.tokens_per_s: float | None = None
         self.finish_reason: str | None = None
+        self.usage: Usage | None = None
         self.error: str | None = None
         self._headers = {"Authorization": f"Bearer {token}"}
         self._task: asyncio.Task[str] | None = None
@@ -218,7 +222,7 @@ class ChatView(_TextCopied):
     def _begin(self, prompt: str) -> None:
         self.answer, self.deltas, self.answer_id = "", 0, None
         self.first_token_s = self.tokens_per_s = None
-        self.finish_reason = self.error = None
+        self.finish_reason = self.error = self.usage = None
         self.prompt.value = prompt
         self.send.disabled, self.stop.disabled = True, False
         self._set(status="connecting")
@@ -237,8 +241,9 @@ class ChatView(_TextCopied):
             self._set(status="streaming")
             return False
         if event.event == "done":
-            reason = data.get("finish_reason")
-            self._set(status="stopped" if reason == "stopped" else "done", finish_reason=reason)
+            reason, usage = data.get("finish_reason"), Usage.of(data.get("usage"))
+            status = "stopped" if reason == "stopped" else "done"
+            self._set(status=status, finish_reason=reason, usage=usage)
             return True
         if event.event == "error":
             self._set(status="error", error=data.get("message"))
@@ -263,6 +268,8 @@ class ChatView(_TextCopied):
             parts.append(f"first token after {self.first_token_s * 1000:.0f} ms")
         if self.tokens_per_s is not None:
             parts.append(f"{self.tokens_per_s:.0f} tokens/s")
+        if self.usage is not None:
+            parts.append(token_counts(self.usage))
         if self.error:
             parts.append(html.escape(self.error))
         return "<span class='sse-lab-status'>" + " · ".join(parts) + "</span>"
@@ -276,8 +283,18 @@ class ChatView(_TextCopied):
         lines = [f"[ChatView] {self.summary()}"]
         if self.error:
             lines.append(f"error: {self.error}")
+        if self.usage is not None:
+            lines.append(f"usage: {token_counts(self.usage)}")
         if self.prompt.value:
             lines.append(f"you: {self.prompt.value}")
         if self.answer:
             lines.append(f"answer: {self.answer}")
         return "\n".join(lines)
+
+
+def token_counts(usage: Usage) -> str:
+    """An answer's `usage` in words: "12 + 96 = 108 tokens" (the prompt's, the answer's, all)."""
+    # TRANSLATORS: a model's token counts: the prompt's + the answer's = all of them
+    return _("{prompt} + {completion} = {total} tokens").format(
+        prompt=usage.prompt_tokens, completion=usage.completion_tokens, total=usage.total_tokens
+    )

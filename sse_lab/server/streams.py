@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from functools import partial
+from typing import Any
 
 from aiohttp import web
 
@@ -13,7 +15,7 @@ from sse_lab.server.bodies import to_json
 from sse_lab.server.guards import close_if_quiet
 from sse_lab.server.state import OPEN_STREAMS, SETTINGS
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
-from sse_lab.stores.base import MAX_SEQ, Batch, Delta, End
+from sse_lab.stores.base import MAX_SEQ, Batch, Delta, End, Outcome
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -116,9 +118,10 @@ def events_of(batch: Batch, **tags: str) -> bytes:
 
 
 def answer_event(item: Delta | End, /, **tags: str) -> bytes:
-    """An answer's piece as an SSE event: `id: n` and `{"delta": ...}`, then `done` or `error`
-    (an end the store does not hold has no `id`: the client's last id stays the last delta's).
-    `tags` come first in the data: `answer=ID` on a stream that carries several answers."""
+    """An answer's piece as an SSE event: `id: n` and `{"delta": ...}`, then `done` (see
+    `done_fields`) or `error` (an end the store does not hold has no `id`: the client's last
+    id stays the last delta's). `tags` come first in the data: `answer=ID` on a stream that
+    carries several answers."""
     if isinstance(item, Delta):
         data = to_json({**tags, "delta": item.text})
         return ServerSentEvent(data=data, id=str(item.seq)).encode()
@@ -126,8 +129,15 @@ def answer_event(item: Delta | End, /, **tags: str) -> bytes:
         seq = str(item.seq) if item.kept else None
         data = to_json({**tags, "message": item.outcome.error})
         return ServerSentEvent(data=data, event="error", id=seq).encode()
-    data = to_json({**tags, "finish_reason": item.outcome.finish_reason})
+    data = to_json({**tags, **done_fields(item.outcome)})
     return ServerSentEvent(data=data, event="done", id=str(item.seq)).encode()
+
+
+def done_fields(outcome: Outcome) -> dict[str, Any]:
+    """What the end of a finished answer tells: its finish_reason, and the model's token
+    counts (`usage`: null if the model reported none, as for an answer stopped early)."""
+    usage = asdict(outcome.usage) if outcome.usage else None
+    return {"finish_reason": outcome.finish_reason, "usage": usage}
 
 
 def parse_last_event_id(request: web.Request) -> int:

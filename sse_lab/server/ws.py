@@ -17,6 +17,7 @@ from sse_lab.answers import AnswerService
 from sse_lab.server.auth import require_user
 from sse_lab.server.bodies import BadJSON, error_response, parse_json, shown, to_json
 from sse_lab.server.state import ANSWERS, OPEN_SOCKETS, SETTINGS
+from sse_lab.server.streams import done_fields
 from sse_lab.stores.base import MAX_SEQ, Delta, End, StoreUnavailable
 
 log = logging.getLogger("sse_lab.server")
@@ -172,9 +173,10 @@ class Conversation:
 
 
 def answer_message(answer_id: str, item: Delta | End) -> dict[str, Any]:
-    """An answer's piece as a WebSocket message: deltas, then `done` or `error` with its id."""
+    """An answer's piece as a WebSocket message: deltas, then `done` (with the fields of the
+    SSE `done` event) or `error`, with its id."""
     if isinstance(item, Delta):
         return {"type": "delta", "seq": item.seq, "text": item.text}
     if item.outcome.status == "error":
         return {"type": "error", "id": answer_id, "message": item.outcome.error}
-    return {"type": "done", "id": answer_id, "finish_reason": item.outcome.finish_reason}
+    return {"type": "done", "id": answer_id, **done_fields(item.outcome)}

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 Status = Literal["running", "done", "error"]
 
@@ -38,13 +38,35 @@ def new_answer_id() -> str:
     return f"ans_{secrets.token_urlsafe(16)}"
 
 
+USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """The tokens an answer cost, as the model counted them (OpenAI's `usage` object)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def of(cls, fields: Mapping[str, Any] | None) -> Usage | None:
+        """The three counts among `fields` (a model's `usage` object, whose other fields are
+        left out, or a stored row, whose numbers may be strings); None if one is missing."""
+        if fields is None or any(fields.get(name) is None for name in USAGE_FIELDS):
+            return None
+        return cls(*(int(fields[name]) for name in USAGE_FIELDS))
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """How an answer stands: 'running', or how it ended (a finish reason, or an error)."""
+    """How an answer stands: 'running', or how it ended (a finish reason, or an error), with
+    the model's `usage` if it reported one."""
 
     status: Status
     finish_reason: str | None = None
     error: str | None = None
+    usage: Usage | None = None
 
 
 RUNNING = Outcome("running")

@@ -2,9 +2,10 @@
 
 Redis holds an answer in three keys with one hash tag `{ID}` (so one Redis Cluster slot,
 and one script may touch them all): the hash `sse_lab:answer:{ID}` (owner, prompt, status,
-finish reason, error), the stream `...:deltas`, where delta n is the entry `0-n` and the end
-is one last entry after them, and `...:lease`, the token of the process writing it. A
-reader's seq is thus an entry id: `XRANGE ...:deltas (0-n +` is all that follows delta n.
+finish reason, error, the model's token counts), the stream `...:deltas`, where delta n is
+the entry `0-n` and the end is one last entry after them, and `...:lease`, the token of the
+process writing it. A reader's seq is thus an entry id: `XRANGE ...:deltas (0-n +` is all
+that follows delta n.
 
 The process that created an answer writes it: `append` checks the deltas and returns; a
 task per answer then stores what was appended since its last write (one write in flight per
@@ -39,6 +40,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -54,6 +56,7 @@ from sse_lab.config import redacted
 from sse_lab.stores.base import (
     MAX_SEQ,
     RUNNING,
+    USAGE_FIELDS,
     Answer,
     AnswerEnded,
     Batch,
@@ -61,8 +64,10 @@ from sse_lab.stores.base import (
     End,
     Outcome,
     Progress,
+    Status,
     StoreUnavailable,
     Tail,
+    Usage,
     Writes,
     new_answer_id,
 )
@@ -106,15 +111,18 @@ return 1
 """
 
 # End a running answer: the end's seq; 0 if it had ended (or, `if_lapsed` 1, if its lease is
-# held). The lease is released if `token` holds it; `channel` hears `ended`.
+# held). The lease is released if `token` holds it; `channel` hears `ended`. The hash and the
+# end's entry get the status and each field of the outcome that is not ''.
 _FINISH = """
-local status, finish_reason, error, if_lapsed, token, retention_ms, channel, ended
-  = unpack(ARGV)
+local status, finish_reason, error, prompt_tokens, completion_tokens, total_tokens,
+  if_lapsed, token, retention_ms, channel, ended = unpack(ARGV)
 local answer, deltas, lease = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('HGET', answer, 'status') ~= 'running' then return 0 end
 if if_lapsed == '1' and redis.call('EXISTS', lease) == 1 then return 0 end
-local entry = {'end', status}  -- then finish_reason or error, if not ''
-for name, value in pairs({finish_reason = finish_reason, error = error}) do
+local entry = {'end', status}
+for name, value in pairs({finish_reason = finish_reason, error = error,
+    prompt_tokens = prompt_tokens, completion_tokens = completion_tokens,
+    total_tokens = total_tokens}) do
   if value ~= '' then table.insert(entry, name); table.insert(entry, value) end
 end
 redis.call('HSET', answer, 'status', unpack(entry, 2))
@@ -159,9 +167,13 @@ def _pieces(entries: list[tuple[str, dict[str, Any]]]) -> tuple[Delta | End, ...
         if "t" in fields:
             pieces.append(Delta(seq, fields["t"]))
         else:
-            outcome = Outcome(fields["end"], fields.get("finish_reason"), fields.get("error"))
-            pieces.append(End(seq, outcome))
+            pieces.append(End(seq, _outcome(fields["end"], fields)))
     return tuple(pieces)
+
+
+def _outcome(status: Status, fields: dict[str, Any]) -> Outcome:
+    """An outcome from the fields of an answer's hash or of its end's entry."""
+    return Outcome(status, fields.get("finish_reason"), fields.get("error"), Usage.of(fields))
 
 
 class RedisAnswerStore:
@@ -253,7 +265,7 @@ class RedisAnswerStore:
         row: Any = await self._call(self._redis.hgetall(_keys(answer_id)[0]))
         if not row:
             return None
-        outcome = Outcome(row["status"], row.get("finish_reason"), row.get("error"))
+        outcome = _outcome(row["status"], row)
         return Answer(answer_id, row["owner"], row["prompt"], outcome, float(row["created_at"]))
 
     async def append(self, answer_id: str, seq: int, texts: Sequence[str]) -> None:
@@ -307,10 +319,12 @@ class RedisAnswerStore:
             outcome, self._ending[answer_id] = self._writes.end(answer_id, outcome), None
             for listener in self._ended:
                 listener(answer_id)
+        usage = asdict(outcome.usage) if outcome.usage else dict.fromkeys(USAGE_FIELDS, "")
         args = {
             "status": outcome.status,
             "finish_reason": outcome.finish_reason or "",
             "error": outcome.error or "",
+            **usage,
             "if_lapsed": int(lapsed_only),
             "token": self._token,
             "retention_ms": self._retention_ms,
@@ -347,13 +361,15 @@ class RedisAnswerStore:
         MULTI/EXEC, which a Redis out of memory refuses, but in this order: the hash, the
         stream's last entry, its entries after `after` (with any end the hash shows)."""
         key, deltas, lease, _ = _keys(answer_id)
+        names = ["status", "finish_reason", "error", *USAGE_FIELDS]
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(key, ["status", "finish_reason", "error"])
+            pipe.hmget(key, names)
             pipe.exists(lease)
             pipe.xrevrange(deltas, count=1)
             pipe.xrange(deltas, f"(0-{after}", "+")
-            (status, reason, error), lease_held, last, entries = await self._call(pipe.execute())
-        if status is None:
+            values, lease_held, last, entries = await self._call(pipe.execute())
+        row = dict(zip(names, values, strict=True))
+        if row["status"] is None:
             raise KeyError(answer_id)
         pieces = _pieces(entries)
         texts = [(piece.seq, piece.text) for piece in pieces if isinstance(piece, Delta)]
@@ -361,7 +377,7 @@ class RedisAnswerStore:
             return Progress(texts, end.seq - 1, end.outcome), bool(lease_held)
         known = [piece.seq - isinstance(piece, End) for piece in _pieces(last)]
         last_seq = max([0, *known, *(seq for seq, _ in texts)])
-        return Progress(texts, last_seq, Outcome(status, reason, error)), bool(lease_held)
+        return Progress(texts, last_seq, _outcome(row["status"], row)), bool(lease_held)
 
     def _mine(self, answer_id: str) -> bool:
         """Whether this process writes the answer, or has its end to store."""

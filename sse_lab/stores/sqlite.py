@@ -10,7 +10,8 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import astuple, replace
+from typing import Any
 
 from sse_lab.stores.base import (
     RUNNING,
@@ -23,6 +24,7 @@ from sse_lab.stores.base import (
     Progress,
     StoreUnavailable,
     Tail,
+    Usage,
     Writes,
     new_answer_id,
 )
@@ -35,7 +37,11 @@ CREATE TABLE IF NOT EXISTS answers (
     status        TEXT NOT NULL DEFAULT 'running',
     finish_reason TEXT,
     error         TEXT,
-    created_at    REAL NOT NULL
+    created_at    REAL NOT NULL,
+    -- the model's usage, NULL if it reported none (ADDED_COLUMNS)
+    prompt_tokens     INTEGER,
+    completion_tokens INTEGER,
+    total_tokens      INTEGER
 );
 CREATE TABLE IF NOT EXISTS deltas (
     answer_id TEXT NOT NULL REFERENCES answers(id),
@@ -44,6 +50,11 @@ CREATE TABLE IF NOT EXISTS deltas (
     PRIMARY KEY (answer_id, seq)
 ) WITHOUT ROWID;
 """
+
+# Columns of `answers` added since its first version: a file made before gets them on opening.
+ADDED_COLUMNS = ("prompt_tokens INTEGER", "completion_tokens INTEGER", "total_tokens INTEGER")
+# An answer's outcome, as `_outcome` reads it.
+OUTCOME_COLUMNS = "status, finish_reason, error, prompt_tokens, completion_tokens, total_tokens"
 
 RESTART_ERROR = "the server restarted while this answer was being written"
 # How long a statement waits for another process's lock on the database file. Statements
@@ -77,6 +88,7 @@ class SQLiteAnswerStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        _add_columns(self._db)
         self._db.execute(
             "UPDATE answers SET status = 'error', error = ? WHERE status = 'running'",
             (RESTART_ERROR,),
@@ -104,14 +116,13 @@ class SQLiteAnswerStore:
     async def get(self, answer_id: str) -> Answer | None:
         with _unavailable():
             row = self._db.execute(
-                "SELECT owner, prompt, status, finish_reason, error, created_at"
-                " FROM answers WHERE id = ?",
+                f"SELECT owner, prompt, created_at, {OUTCOME_COLUMNS} FROM answers WHERE id = ?",
                 (answer_id,),
             ).fetchone()
         if row is None:
             return None
-        owner, prompt, *outcome, created_at = row
-        answer = Answer(answer_id, owner, prompt, Outcome(*outcome), created_at)
+        owner, prompt, created_at, *outcome = row
+        answer = Answer(answer_id, owner, prompt, _outcome(outcome), created_at)
         if answer_id in self._unsaved:
             answer = replace(answer, outcome=self._unsaved[answer_id])
         return answer
@@ -167,10 +178,11 @@ class SQLiteAnswerStore:
 
     def _end(self, answer_id: str, outcome: Outcome) -> int:
         """Store a running answer's end; how many rows changed (0: it had ended)."""
+        usage = astuple(outcome.usage) if outcome.usage else (None, None, None)
         return self._db.execute(
-            "UPDATE answers SET status = ?, finish_reason = ?, error = ?"
-            " WHERE id = ? AND status = 'running'",
-            (outcome.status, outcome.finish_reason, outcome.error, answer_id),
+            "UPDATE answers SET status = ?, finish_reason = ?, error = ?, prompt_tokens = ?,"
+            " completion_tokens = ?, total_tokens = ? WHERE id = ? AND status = 'running'",
+            (outcome.status, outcome.finish_reason, outcome.error, *usage, answer_id),
         ).rowcount
 
     def _store_unsaved_ends(self) -> None:
@@ -186,8 +198,8 @@ class SQLiteAnswerStore:
         self._commit()  # a reader sees what was appended before it asked
         with _unavailable():
             row = self._db.execute(
-                "SELECT status, finish_reason, error, (SELECT coalesce(max(seq), 0)"
-                " FROM deltas WHERE answer_id = answers.id) FROM answers WHERE id = ?",
+                f"SELECT (SELECT coalesce(max(seq), 0) FROM deltas WHERE answer_id = answers.id),"
+                f" {OUTCOME_COLUMNS} FROM answers WHERE id = ?",
                 (answer_id,),
             ).fetchone()
             if row is None:
@@ -196,8 +208,8 @@ class SQLiteAnswerStore:
                 "SELECT seq, text FROM deltas WHERE answer_id = ? AND seq > ? ORDER BY seq",
                 (answer_id, after),
             ).fetchall()
-        *outcome, last_seq = row
-        return Progress(rows, last_seq, self._unsaved.get(answer_id) or Outcome(*outcome))
+        last_seq, *outcome = row
+        return Progress(rows, last_seq, self._unsaved.get(answer_id) or _outcome(outcome))
 
     def tail(self, answer_id: str) -> Tail | None:
         return self._tails.get(answer_id)
@@ -210,6 +222,21 @@ class SQLiteAnswerStore:
         self._store_unsaved_ends()
         self._tails.clear()
         self._db.close()
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Give `answers` the ADDED_COLUMNS that a file made by an earlier version lacks."""
+    have = {column[1] for column in db.execute("PRAGMA table_info(answers)")}
+    for column in ADDED_COLUMNS:
+        if column.split()[0] not in have:
+            db.execute(f"ALTER TABLE answers ADD COLUMN {column}")
+
+
+def _outcome(row: Sequence[Any]) -> Outcome:
+    """An outcome from the OUTCOME_COLUMNS of a row."""
+    status, finish_reason, error, *counts = row
+    usage = Usage(*counts) if counts[0] is not None else None
+    return Outcome(status, finish_reason, error, usage)
 
 
 @contextlib.contextmanager
