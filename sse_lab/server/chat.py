@@ -115,11 +115,15 @@ async def _own_answer_id(request: web.Request, *, stream_token_ok: bool = False)
     With `stream_token_ok` (reading, never stopping), a stream token in `?token=` will do."""
     answer_id = request.match_info["id"]
     user = stream_token_user(request, answer_id) if stream_token_ok else None
-    user = user or require_user(request)
+    await require_own_answer(request, user or require_user(request), answer_id)
+    return answer_id
+
+
+async def require_own_answer(request: web.Request, user: str, answer_id: str) -> None:
+    """A 404 unless `user` owns the answer: alike for others' ids and unknown ones."""
     answer = await request.app[ANSWERS].store.get(answer_id)
     if answer is None or answer.owner != user:
         raise web.HTTPNotFound(text=f"no answer {shown(answer_id)} for this user")
-    return answer_id
 
 
 async def _stream(request: web.Request, answer_id: str, after: int) -> web.StreamResponse:

@@ -1,10 +1,11 @@
 // The chat page: POST the prompt to /new, then stream its answer from /sse/{id} with
-// the client chosen on the page, so the two can be compared side by side. Every request
+// the client chosen on the page, so the clients can be compared side by side. Every request
 // goes under the page's base, so the page also works behind a proxy's path prefix.
 // Its texts come from strings.js, in English or Chinese: `t(key)`.
 
 import { errorMessage, fetchEventStream } from "./event-stream.js";
 import { t, translatePage } from "./strings.js";
+import { sharedStream } from "./tabs.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("ask-form");
@@ -67,10 +68,10 @@ function fetchStream({ stream_url: url, token }, handlers) {
   return fetchEventStream(onServer(url), { headers: authorization(token), ...handlers });
 }
 
-/** The server shows each user their own requests only: ask with the same token. */
-async function showSeenRequest(id, token) {
-  const path = encodeURIComponent(`/sse/${id}`);
-  const response = await fetch(onServer(`/debug/requests?path=${path}`), {
+/** The server shows each user their own requests only: ask with the same token. The last
+ * request to `path`: `/sse/{id}`, or `/answers/events` for the stream all tabs share. */
+async function showSeenRequest(path, token) {
+  const response = await fetch(onServer(`/debug/requests?path=${encodeURIComponent(path)}`), {
     headers: authorization(token),
   });
   const latest = (await response.json()).at(-1);
@@ -104,7 +105,8 @@ async function ask(prompt, token, client) {
   let ended = false;
   const onOpen = () => {
     setStatus("streaming");
-    showSeenRequest(id, token).catch(() => {}); // a view of the logs: the chat works without it
+    const path = client === "tabs" ? "/answers/events" : `/sse/${id}`;
+    showSeenRequest(path, token).catch(() => {}); // a view of the logs: the chat works without it
   };
   const onEvent = ({ type, data }) => {
     const payload = JSON.parse(data);
@@ -118,7 +120,7 @@ async function ask(prompt, token, client) {
       setStatus("error", payload.message);
     }
   };
-  const stream = client === "fetch" ? fetchStream : eventSourceStream;
+  const stream = { eventsource: eventSourceStream, fetch: fetchStream, tabs: sharedStream }[client];
   await stream({ ...created, token }, { onOpen, onEvent });
   if (!ended) setStatus("error", t("error.no-done"));
 }
