@@ -8,6 +8,7 @@ from sse_lab.clients import (
     EventSource,
     EventSourcePolyfill,
     SSEResponseError,
+    StreamCutOff,
     fetch_event_source,
 )
 from sse_lab.lab.launch import LabServer, start_server
@@ -20,6 +21,7 @@ __all__ = [
     "LabServer",
     "SSEResponseError",
     "ServerSentEvent",
+    "StreamCutOff",
     "encode_comment",
     "encode_retry",
     "fetch_event_source",

@@ -171,13 +171,12 @@ def failure(exc: Exception) -> str:
 async def chunk_texts(
     stream: openai.AsyncStream[ChatCompletionChunk],
 ) -> AsyncIterator[tuple[list[str], str | None, Usage | None]]:
-    """What `async for chunk in stream` gives (`chunk.choices[0].delta.content`,
-    `.finish_reason` and `chunk.usage`), per read of the model's body: its texts, its last
-    finish_reason, and the usage if it came in this read.
+    """What `async for chunk in stream` gives (`choices[0].delta.content`, `.finish_reason`,
+    `chunk.usage`) per read of the model's body: its texts, last finish_reason and usage.
 
     Read with the project's parser: the SDK's typed chunks took two thirds of the server's
     CPU per delta (benchmarks/README.md). An `error` object in the stream raises the
-    `openai.APIError` that the SDK raises for it.
+    `openai.APIError` that the SDK raises for it, once the texts before it are given.
     """
     parser = EventStreamParser()
     async for raw in stream.response.aiter_bytes():
@@ -189,6 +188,7 @@ async def chunk_texts(
                 return
             chunk = json.loads(event.data)
             if error := chunk.get("error"):
+                yield texts, reason, usage  # what came before the error is part of the answer
                 message = error.get("message") if isinstance(error, dict) else None
                 message = message or "An error occurred during streaming"  # the SDK's words
                 raise openai.APIError(message, stream.response.request, body=error)

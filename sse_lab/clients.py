@@ -4,13 +4,18 @@
 headers, automatic reconnection with `Last-Event-ID`); `EventSourcePolyfill` adds headers, as
 npm's event-source-polyfill does; `fetch_event_source` makes one request of any method, with a
 body, as @microsoft/fetch-event-source does. They work against any SSE server.
+
+A stream that tells its end in an event, as the lab's answers do (`done`, or `error` when the
+answer failed), may end three ways: finished (a `done` event), failed (an `error` event), or
+cut off (the body ended without either: a proxy, a dropped connection, a server that went
+away). Each client's docstring says how its caller tells the three apart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from typing import Final, Self
@@ -26,6 +31,7 @@ __all__ = [
     "EventSource",
     "EventSourcePolyfill",
     "SSEResponseError",
+    "StreamCutOff",
     "fetch_event_source",
 ]
 
@@ -44,6 +50,17 @@ class SSEResponseError(Exception):
         super().__init__(f"{message}: {body}" if body else message)
         self.status = status
         self.body = body
+
+
+class StreamCutOff(aiohttp.ClientPayloadError):
+    """The body ended before the stream did: the connection dropped mid-body (aiohttp's
+    ClientPayloadError, which this is), or it ended before an event that ends the stream.
+    `last_event_id`: the last id the stream gave, to resume from ("" for none)."""
+
+    def __init__(self, last_event_id: str) -> None:
+        after = f"after event {last_event_id}" if last_event_id else "before any event id"
+        super().__init__(f"the stream was cut off {after}")
+        self.last_event_id = last_event_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +96,15 @@ class EventSource:
     or another type than text/event-stream closes it for good. Use it as
     `async with EventSource(url) as source: async for event in source: ...`;
     every event, of every type, is queued for `async for` as well as given to listeners.
+
+    How a stream ended, as a browser's page tells it (the lab's chat page does just this):
+    finished: a `done` event: its listener calls `close()`, or the source reconnects and
+    the lab server's 204 closes it. Failed: an `error` event from the server, for
+    `add_event_listener("error", ...)` (in a browser it shares its name with the connection's
+    error; here that one is `on_error`). Cut off: `on_error()` is called while `ready_state`
+    is CONNECTING, before either; the source then reconnects with `Last-Event-ID` and the
+    rest follows, in `async for` as if nothing happened (`attempts` keeps the cut). Listeners
+    and `on_error` run in order as the stream is read; `async for` takes the events later.
     """
 
     CONNECTING: Final = 0
@@ -261,13 +287,19 @@ async def fetch_event_source(
     json: object = None,
     data: object = None,
     session: aiohttp.ClientSession | None = None,
+    ends: Collection[str] = (),
 ) -> AsyncIterator[ServerSentEvent]:
     """The events of one request of any method, with a body, like @microsoft/fetch-event-source.
 
     One request, no automatic reconnection (the npm package retries by default): to resume,
     call again with a `Last-Event-ID` header. A 204 yields nothing; another status outside
-    2xx, or another type than text/event-stream, raises SSEResponseError. A connection cut
-    mid-stream raises aiohttp's ClientPayloadError, after the events that did arrive.
+    2xx, or another type than text/event-stream, raises SSEResponseError.
+
+    `ends`, the types of the events that end the stream (for the lab's answers,
+    `("done", "error")`), tells how it ended: the loop ends after one of them, finished or
+    failed as its type says; a body that ends before one raises StreamCutOff, cut off, after
+    the events that did arrive. Without `ends`, a body that ends is the stream's end. Either
+    way, a connection dropped mid-body raises StreamCutOff (a ClientPayloadError).
     """
     request_headers = CIMultiDict({"Accept": _EVENT_STREAM})
     request_headers.update(headers or {})
@@ -282,7 +314,14 @@ async def fetch_event_source(
         if response.status == 204:
             return
         await _ensure_event_stream(response, status_ok=200 <= response.status < 300)
-        parser = EventStreamParser()
-        async for chunk in response.content.iter_any():
-            for event in parser.feed(chunk):
-                yield event
+        parser = EventStreamParser(last_event_id=request_headers.get("Last-Event-ID", ""))
+        try:
+            async for chunk in response.content.iter_any():
+                for event in parser.feed(chunk):
+                    yield event
+                    if event.event in ends:
+                        return
+        except aiohttp.ClientPayloadError as dropped:
+            raise StreamCutOff(parser.last_event_id) from dropped
+        if ends:
+            raise StreamCutOff(parser.last_event_id)

@@ -10,6 +10,10 @@ from urllib.parse import urlsplit
 
 TOKEN_DELAY = 0.03  # seconds between the built-in model's tokens: the pace of a real LLM
 STORE_FORMS = "redis://HOST[:PORT][/DB], e.g. redis://127.0.0.1:6379/0 (none: the SQLite file)"
+# The built-in model under a second name, for the lessons on failures: it streams the first
+# half of each answer, then an `error` object, and ends without [DONE], as a provider that
+# fails mid-answer does (`start_server(upstream=Upstream(model=FAILING_MODEL))`).
+FAILING_MODEL = "sse-lab-tiny-fails"
 
 
 def demo_tokens() -> dict[str, str]:
@@ -41,7 +45,8 @@ def check_users(users: dict[str, str]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
-    """Where answers come from: an OpenAI-compatible endpoint (the built-in model by default)."""
+    """Where answers come from: an OpenAI-compatible endpoint (the built-in model by default;
+    with `model=FAILING_MODEL`, the built-in model failing halfway through each answer)."""
 
     base_url: str | None = None  # None: this server's own /v1
     api_key: str = "sse-lab"

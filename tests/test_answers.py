@@ -17,8 +17,9 @@ from openai.types.chat import ChatCompletionChunk
 
 from conftest import read_events, serving_app
 from sse_lab.answers import chunk_texts
-from sse_lab.config import Upstream
+from sse_lab.config import FAILING_MODEL, Upstream
 from sse_lab.lab.launch import start_server
+from sse_lab.model import answer_tokens
 from sse_lab.stores.base import Usage
 
 
@@ -74,13 +75,16 @@ async def test_chunk_texts_gives_the_texts_of_each_read_the_finish_reason_and_th
     assert reads == [(["Hel", "lo"], None, None), ([" there"], "length", Usage(2, 3, 5))]
 
 
-async def test_an_error_object_in_the_stream_raises_the_sdks_api_error() -> None:
+async def test_an_error_object_in_the_stream_raises_the_sdks_api_error_after_the_texts() -> None:
+    reads = []
     async with (
-        model_sending(chunk("Hi"), OVERLOADED) as base_url,
+        model_sending(chunk("Hi"), chunk(" there") + OVERLOADED) as base_url,
         await stream_from(base_url) as stream,
     ):
         with pytest.raises(openai.APIError, match="overloaded") as raised:
-            _ = [read async for read in chunk_texts(stream)]
+            async for read in chunk_texts(stream):
+                reads.append(read)
+    assert reads == [(["Hi"], None, None), ([" there"], None, None)]  # the error's own read too
     assert raised.value.body == {"message": "overloaded", "type": "server_error"}
 
 
@@ -127,3 +131,23 @@ async def test_an_error_in_the_models_stream_ends_the_answer_after_its_deltas(
     assert json.loads(delta.data) == {"delta": "Hi"}
     assert end.event == "error"
     assert json.loads(end.data)["message"] == "the model failed: overloaded"
+
+
+async def test_with_the_failing_built_in_model_an_answer_ends_with_an_error_after_its_deltas(
+    tmp_path: Path,
+) -> None:
+    # As a notebook shows it: the lab server's own model, under its failing name.
+    db = str(tmp_path / "lab.db")
+    with start_server(token_delay=0, upstream=Upstream(model=FAILING_MODEL), db_path=db) as lab:
+        async with aiohttp.ClientSession(headers=lab.auth_header()) as http:
+            async with http.post(f"{lab.url}/new", json={"prompt": "What is SSE?"}) as response:
+                answer_id = (await response.json())["id"]
+            async with http.get(f"{lab.url}/sse/{answer_id}") as response:
+                assert response.status == 200
+                *deltas, end = await read_events(response)
+    tokens = answer_tokens("What is SSE?")
+    assert [json.loads(e.data)["delta"] for e in deltas] == tokens[: len(tokens) // 2]
+    assert end.event == "error"
+    assert json.loads(end.data)["message"] == (
+        f"the model failed: {FAILING_MODEL} fails halfway through every answer, on purpose"
+    )

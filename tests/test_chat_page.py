@@ -116,6 +116,23 @@ def test_a_reload_mid_answer_rejoins_it_with_nothing_lost_or_twice(
     assert len(lab.seen_requests(f"/answers/{answer_id}")) == 1
 
 
+def test_a_reload_mid_answer_in_the_shared_stream_resumes_it_too(
+    page: Page, lab: LabServer
+) -> None:
+    # "One connection for all tabs" (static/tabs.js) takes the last event's id as its cursor.
+    answer_id = send(page, PROMPT, "tabs")
+    before = wait_for_text(page)
+    page.reload()
+    assert answer_text(page).startswith(before)
+    wait_until_done(page)
+
+    assert answer_text(page) == FULL
+    requests = lab.seen_requests("/answers/events")
+    follows = [f for r in requests for f in parse_qs(urlsplit(r["url"]).query)["follow"]]
+    first, rejoined = [int(f.rpartition(":")[2]) for f in follows if f.startswith(answer_id)]
+    assert first == 0 < rejoined
+
+
 def test_a_new_tab_with_the_link_reads_the_whole_answer(page: Page, lab: LabServer) -> None:
     answer_id = send(page, PROMPT, "fetch")
     wait_for_text(page)

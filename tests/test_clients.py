@@ -18,6 +18,7 @@ from sse_lab.clients import (
     EventSource,
     EventSourcePolyfill,
     SSEResponseError,
+    StreamCutOff,
     fetch_event_source,
 )
 from sse_lab.sse import ServerSentEvent, encode_comment, encode_retry
@@ -96,6 +97,38 @@ async def resume_without_ids(request: web.Request) -> web.StreamResponse:
     return web.Response(status=204)
 
 
+def delta(n: int) -> bytes:
+    return ServerSentEvent(data=json.dumps({"delta": f" {n}"}), id=str(n)).encode()
+
+
+DONE = ServerSentEvent(data='{"finish_reason": "stop"}', event="done", id="4").encode()
+FAILED = ServerSentEvent(data='{"message": "the model failed"}', event="error", id="3").encode()
+ENDS = ("done", "error")  # the events that end a lab answer's stream
+
+
+async def answer(request: web.Request) -> web.StreamResponse:
+    """An answer as the lab streams it, three ways: /answer/finished (deltas 1 to 3, done),
+    /answer/failed (deltas 1 and 2, error), /answer/cut (deltas 1 and 2, then the body ends,
+    or with ?drop the connection drops); a reconnection after delta 2 gets the rest (3, done),
+    one after the end 204."""
+    last = request.headers.get("Last-Event-ID")
+    if last == "2":
+        return await open_stream(request, delta(3), DONE)
+    if last:
+        return web.Response(status=204)
+    how = request.match_info["how"]
+    start = (encode_retry(10), delta(1), delta(2))
+    if how == "finished":
+        return await open_stream(request, *start, delta(3), DONE)
+    if how == "failed":
+        return await open_stream(request, *start, FAILED)
+    response = await open_stream(request, *start)
+    if "drop" in request.query:
+        assert request.transport is not None
+        request.transport.close()
+    return response
+
+
 async def status(request: web.Request) -> web.Response:
     code = int(request.match_info["code"])
     if code == 204:
@@ -150,6 +183,7 @@ async def server() -> AsyncIterator[Server]:
     app.router.add_get("/plain", plain)
     app.router.add_get("/slow-retry", slow_retry)
     app.router.add_post("/echo", echo)
+    app.router.add_get("/answer/{how}", answer)
     runner = web.AppRunner(app, shutdown_timeout=1)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -350,3 +384,110 @@ async def test_a_loop_that_leaves_early_resumes_after_the_last_event_it_took(ser
                 break
     assert [event.id for event in taken] == ["", "1"]
     assert source.last_event_id == "1"
+
+
+def as_a_browser(source: EventSource) -> list[str]:
+    """What a page's listeners see of a lab answer, in order, as the lab's chat page listens:
+    `done` and the server's `error` close the source; `on_error` is the connection's."""
+    seen: list[str] = []
+
+    def end(event: ServerSentEvent) -> None:
+        seen.append(f"{event.event} {event.id}")
+        source.close()  # else it reconnects, and the server answers 204
+
+    states = {EventSource.CONNECTING: "reconnecting", EventSource.CLOSED: "closed"}
+    source.on_message = lambda event: seen.append(f"message {event.id}")
+    source.add_event_listener("done", end)
+    source.add_event_listener("error", end)
+    source.on_error = lambda: seen.append(f"connection error, {states[source.ready_state]}")
+    return seen
+
+
+def event_source(url: str) -> EventSource:
+    return EventSource(url)
+
+
+def polyfill(url: str) -> EventSource:
+    return EventSourcePolyfill(url, headers={"Authorization": "Bearer secret"})
+
+
+@pytest.mark.parametrize("client", [event_source, polyfill])
+async def test_an_event_source_tells_a_finished_answer_by_its_done(
+    server: Server, client: Callable[[str], EventSource]
+) -> None:
+    async with client(f"{server.url}/answer/finished") as source:
+        seen = as_a_browser(source)
+        events = [event async for event in source]
+    assert seen == ["message 1", "message 2", "message 3", "done 4"]
+    assert events[-1].event == "done"
+    assert len(source.attempts) == 1
+
+
+@pytest.mark.parametrize("client", [event_source, polyfill])
+async def test_an_event_source_tells_a_failed_answer_by_the_servers_error_event(
+    server: Server, client: Callable[[str], EventSource]
+) -> None:
+    async with client(f"{server.url}/answer/failed") as source:
+        seen = as_a_browser(source)
+        events = [event async for event in source]
+    assert seen == ["message 1", "message 2", "error 3"]  # no connection error: the server's
+    assert json.loads(events[-1].data) == {"message": "the model failed"}
+    assert len(source.attempts) == 1
+
+
+@pytest.mark.parametrize("client", [event_source, polyfill])
+@pytest.mark.parametrize("cut", ["", "?drop"])
+async def test_an_event_source_tells_a_cut_by_a_connection_error_and_resumes(
+    server: Server, client: Callable[[str], EventSource], cut: str
+) -> None:
+    async with client(f"{server.url}/answer/cut{cut}") as source:
+        seen = as_a_browser(source)
+        events = [event async for event in source]
+    assert seen == [
+        "message 1",
+        "message 2",
+        "connection error, reconnecting",  # before a done or an error: cut off
+        "message 3",
+        "done 4",
+    ]
+    assert [event.id for event in events] == ["1", "2", "3", "4"]  # the loop sees no cut
+    first, second = source.attempts
+    assert second.last_event_id == "2"
+    assert isinstance(first.error, aiohttp.ClientPayloadError) == (cut == "?drop")
+
+
+@pytest.mark.parametrize("how", ["finished", "failed"])
+async def test_fetch_event_source_with_ends_stops_at_the_end_event(
+    server: Server, how: str
+) -> None:
+    url = f"{server.url}/answer/{how}"
+    events = [event async for event in fetch_event_source(url, ends=ENDS)]
+    assert events[-1].event == {"finished": "done", "failed": "error"}[how]
+
+
+@pytest.mark.parametrize("cut", ["", "?drop"])
+async def test_fetch_event_source_with_ends_raises_stream_cut_off_and_can_resume(
+    server: Server, cut: str
+) -> None:
+    events = []
+    with pytest.raises(StreamCutOff, match="cut off after event 2") as raised:
+        async for event in fetch_event_source(f"{server.url}/answer/cut{cut}", ends=ENDS):
+            events.append(event)
+    assert [event.id for event in events] == ["1", "2"]
+
+    resume = {"Last-Event-ID": raised.value.last_event_id}
+    url = f"{server.url}/answer/cut{cut}"
+    rest = [event async for event in fetch_event_source(url, headers=resume, ends=ENDS)]
+    assert [(event.event, event.id) for event in rest] == [("message", "3"), ("done", "4")]
+
+
+async def test_fetch_event_source_without_ends_raises_only_for_a_dropped_connection(
+    server: Server,
+) -> None:
+    ended = [event async for event in fetch_event_source(f"{server.url}/answer/cut")]
+    assert [event.id for event in ended] == ["1", "2"]  # a body that ends is the end
+    with pytest.raises(aiohttp.ClientPayloadError) as raised:  # as aiohttp raises it
+        async for _ in fetch_event_source(f"{server.url}/answer/cut?drop"):
+            pass
+    assert isinstance(raised.value, StreamCutOff)
+    assert raised.value.last_event_id == "2"

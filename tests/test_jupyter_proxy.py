@@ -89,9 +89,12 @@ def assert_streamed(growth: list[tuple[float, int]]) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("client", ["eventsource", "fetch"])
+@pytest.mark.parametrize(
+    ("client", "stream_path"),
+    [("eventsource", "/sse/"), ("fetch", "/sse/"), ("tabs", "/answers/events?follow=")],
+)
 def test_the_chat_page_streams_through_the_jupyter_servers_proxy(
-    logged_in: Page, jupyter: Jupyter, lab: LabServer, client: str
+    logged_in: Page, jupyter: Jupyter, lab: LabServer, client: str, stream_path: str
 ) -> None:
     open_chat(logged_in, f"{jupyter.proxied(lab)}/", lab)
     send(logged_in, PROMPT, client)
@@ -99,7 +102,7 @@ def test_the_chat_page_streams_through_the_jupyter_servers_proxy(
     expect(logged_in.locator("#status")).to_have_attribute("data-state", "done")
     assert_streamed(arrivals(logged_in))
     # /debug/requests, through the proxy too: the stream's request as the lab server saw it.
-    expect(logged_in.locator("#seen-request")).to_contain_text("GET /sse/")
+    expect(logged_in.locator("#seen-request")).to_contain_text(f"GET {stream_path}")
     headers = logged_in.text_content("#seen-headers") or ""
     assert "text/event-stream" in headers
     # The Jupyter server's login cookie came along, and the log shows its name only.

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from conftest import serving_app
-from sse_lab.config import Settings, Upstream
+from sse_lab.config import FAILING_MODEL, Settings, Upstream
 from sse_lab.model import answer_tokens
 from sse_lab.server.openai_api import routes
 from sse_lab.server.state import MODEL_STREAMS, SETTINGS
@@ -132,6 +132,43 @@ async def test_the_model_name_comes_from_the_settings() -> None:
         reply = await client.chat.completions.create(model="tiny-2", messages=user(PROMPT))
     assert [m.id for m in models.data] == ["tiny-2"]
     assert reply.model == "tiny-2"
+
+
+async def test_the_failing_model_streams_half_its_answer_then_an_error_object() -> None:
+    async with serving(Settings(token_delay=0, upstream=Upstream(model=FAILING_MODEL))) as failing:
+        stream = await failing.client().chat.completions.create(
+            model=FAILING_MODEL, messages=user(PROMPT), stream=True
+        )
+        pieces = []
+        with pytest.raises(openai.APIError, match="fails halfway") as raised:
+            async for chunk in stream:  # the SDK raises for the `error` object
+                pieces.append(chunk.choices[0].delta.content or "")
+        with pytest.raises(openai.InternalServerError, match="fails halfway"):
+            await failing.client().chat.completions.create(
+                model=FAILING_MODEL, messages=user(PROMPT)
+            )
+    tokens = answer_tokens(PROMPT)
+    assert "".join(pieces) == "".join(tokens[: len(tokens) // 2])
+    assert raised.value.body == {
+        "message": f"{FAILING_MODEL} fails halfway through every answer, on purpose",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+
+
+async def test_the_failing_models_stream_ends_after_its_error_without_done() -> None:
+    body = {"model": FAILING_MODEL, "messages": user(PROMPT), "stream": True}
+    async with (
+        serving(Settings(token_delay=0, upstream=Upstream(model=FAILING_MODEL))) as failing,
+        aiohttp.ClientSession() as http,
+        http.post(f"{failing.url}/v1/chat/completions", json=body) as response,
+    ):
+        assert response.status == 200  # the failure comes after the status, in the body
+        *chunks, last = EventStreamParser().feed(await response.read())
+    assert "error" in json.loads(last.data)
+    assert all("choices" in json.loads(chunk.data) for chunk in chunks)
+    assert len(chunks) == 1 + len(answer_tokens(PROMPT)) // 2  # role, then half the pieces
 
 
 @pytest.mark.parametrize("stream", [False, True])

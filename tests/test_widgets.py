@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import html
+import json
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import nbformat
+from aiohttp import web
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 from traitlets.config import Config
 
-from conftest import until
+from conftest import serving_app, until
 from sse_lab.clients import EventSource, fetch_event_source
+from sse_lab.config import FAILING_MODEL, Upstream
 from sse_lab.lab.launch import start_server
 from sse_lab.lab.widgets import ChatView, EventLog
 from sse_lab.model import answer_tokens
+from sse_lab.sse import ServerSentEvent, encode_retry
 
 
 async def test_the_chat_view_streams_an_answer_to_done(lab) -> None:
@@ -71,6 +77,116 @@ async def test_a_wrong_token_shows_an_error(lab) -> None:
     assert await view.ask("hi") == ""
     assert view.status == "error"
     assert "token" in (view.error or "")
+
+
+def delta(n: int, text: str) -> bytes:
+    return ServerSentEvent(data=json.dumps({"delta": text}), id=str(n)).encode()
+
+
+DONE = ServerSentEvent(data='{"finish_reason": "stop"}', event="done", id="4").encode()
+
+
+@asynccontextmanager
+async def chat_server(*connections: bytes | int) -> AsyncIterator[str]:
+    """A server of the chat design with one scripted answer: the n-th GET /sse/{id} gets
+    connections[n], its events (then the body ends) or a status; yields the server's URL."""
+    gets = iter(connections)
+
+    async def new(request: web.Request) -> web.Response:
+        return web.json_response({"id": "ans_1", "stream_url": "/sse/ans_1"}, status=201)
+
+    async def sse(request: web.Request) -> web.StreamResponse:
+        connection = next(gets)
+        if isinstance(connection, int):
+            return web.json_response({"error": "the upstream is gone"}, status=connection)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(encode_retry(10) + connection)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/new", new)
+    app.router.add_get("/sse/ans_1", sse)
+    async with serving_app(app) as url:
+        yield url
+
+
+def statuses(view: ChatView) -> list[str]:
+    """Each status the view shows from now on, in order, once each time it changes."""
+    seen: list[str] = []
+    view.status_line.observe(
+        lambda _: seen.append(view.status) if view.status not in seen[-1:] else None, "value"
+    )
+    return seen
+
+
+async def test_a_cut_the_view_resumes_from_shows_cut_off_then_done() -> None:
+    first, rest = delta(1, "one") + delta(2, " two"), delta(3, " three") + DONE
+    async with chat_server(first, rest) as url:
+        view = ChatView(url, "tok_anything_at_all")
+        seen = statuses(view)
+        assert await view.ask("count to three") == "one two three"
+    assert seen == ["connecting", "streaming", "cut off", "streaming", "done"]
+    assert view.summary() == "status: done, 3 deltas, finish_reason: stop"
+    assert view.error is None
+
+
+async def test_a_cut_the_view_cannot_resume_from_ends_cut_off(said) -> None:
+    async with chat_server(delta(1, "one") + delta(2, " two"), 502) as url:
+        view = ChatView(url, "tok_anything_at_all")
+        assert await view.ask("count to three") == "one two"
+
+    assert view.summary() == "status: cut off, 2 deltas, finish_reason: None"
+    assert view.error is not None
+    assert view.error.startswith(said("the stream was cut off after 2 deltas", "流在收到 2 个增量"))
+    assert said("could not resume: HTTP 502", "没能续传：HTTP 502") in view.error
+    assert "<b>cut off</b>" in view.status_line.value
+    assert f"error: {view.error}" in view.text_copy()
+
+
+async def test_an_error_event_after_some_deltas_ends_the_view_in_error(tmp_path: Path) -> None:
+    failing = Upstream(model=FAILING_MODEL)
+    with start_server(token_delay=0, upstream=failing, db_path=str(tmp_path / "lab.db")) as lab:
+        view = ChatView(lab.url, lab.tokens["alice"])
+        answer = await view.ask("What is SSE?")
+
+    assert view.status == "error" and view.finish_reason is None
+    assert (
+        view.error
+        == f"the model failed: {FAILING_MODEL} fails halfway through every answer, on purpose"
+    )
+    assert view.deltas == len(answer_tokens("What is SSE?")) // 2
+    assert answer and answer in "".join(answer_tokens("What is SSE?"))
+
+
+async def test_html_in_the_models_answer_is_shown_as_text_never_run(lab) -> None:
+    view = ChatView(lab.url, lab.tokens["alice"])
+    prompt = "<script>alert(1)</script> <img src=x onerror=alert(2)> ![x](http://127.0.0.1:9/b)"
+    answer = await view.ask(prompt)  # the built-in model quotes a question it cannot answer
+
+    assert prompt in answer and view.status == "done"
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in view.output.value
+    assert "&lt;img src=x onerror=alert(2)&gt;" in view.output.value
+    assert '<a href="http://127.0.0.1:9/b">x</a>' in view.output.value  # not loaded by itself
+    assert "<script" not in view.output.value and "<img" not in view.output.value
+    assert f"answer: {answer}" in view.text_copy()  # the text copy stays plain text
+
+
+async def test_the_answer_streams_as_markdown_an_open_code_fence_as_a_code_block() -> None:
+    pieces = ["Run **this**:\n\n", "```python\n", "print('<b>')\n", "```\n"]
+    events = b"".join(delta(n, text) for n, text in enumerate(pieces, 1))
+    async with chat_server(events + DONE) as url:
+        view = ChatView(url, "tok_anything_at_all")
+        shown: dict[str, str] = {}  # the HTML shown for each text so far
+        view.output.observe(lambda change: shown.update({view.answer: change["new"]}), "value")
+        await view.ask("show me code")
+
+    fence_open = shown["".join(pieces[:3])]  # the code has come, its closing fence not yet
+    code = "<pre><code class=\"language-python\">print('&lt;b&gt;')\n</code></pre>"
+    assert "<p>Run <strong>this</strong>:</p>" in fence_open
+    assert code in fence_open
+    assert code in view.output.value
+    assert view.answer == "".join(pieces)
 
 
 async def test_the_event_log_records_each_event_in_order(lab) -> None:

@@ -93,6 +93,15 @@ class LabServer:
         """How many SSE responses the server is writing right now."""
         return len(self._runner.app[OPEN_STREAMS])
 
+    def task_names(self) -> list[str]:
+        """The names of the tasks on the server's event loop right now: `answer ID` generates
+        an answer, `follow ID` reads one for a stream of several (`/answers/events`)."""
+
+        async def names() -> list[str]:
+            return sorted(task.get_name() for task in asyncio.all_tasks())
+
+        return asyncio.run_coroutine_threadsafe(names(), self._loop).result(timeout=10)
+
     @property
     def running(self) -> bool:
         """Whether the server is still serving."""

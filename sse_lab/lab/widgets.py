@@ -24,14 +24,33 @@ from typing import Any, Literal
 
 import aiohttp
 import ipywidgets as widgets
+import mistune
 from IPython.display import display, update_display
 
-from sse_lab.clients import EventSourcePolyfill, SSEResponseError
+from sse_lab.clients import EventSource, EventSourcePolyfill, SSEResponseError
 from sse_lab.lab.i18n import _
 from sse_lab.sse import ServerSentEvent
 from sse_lab.stores.base import Usage
 
-Status = Literal["idle", "connecting", "streaming", "done", "stopped", "error"]
+Status = Literal["idle", "connecting", "streaming", "done", "stopped", "error", "cut off"]
+
+
+class _AnswerRenderer(mistune.HTMLRenderer):
+    """HTML for a model's Markdown, which nobody checked: its raw HTML comes out as text
+    (`escape`), and an image as a link, so an answer cannot make the page load a URL."""
+
+    def image(self, text: str, url: str, title: str | None = None) -> str:
+        return self.link(text or url, url, title)
+
+
+# Renders a half-streamed answer as CommonMark does: an unclosed ``` fence is a code block
+# to the end of the text, so code shows as code while it streams.
+_markdown = mistune.create_markdown(escape=True, renderer=_AnswerRenderer(escape=True))
+
+
+def answer_html(text: str) -> str:
+    """The answer's Markdown as HTML, safe to show: no tag of the model's own gets through."""
+    return str(_markdown(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +165,10 @@ class ChatView(_TextCopied):
     Send: `POST {url}/new` with the prompt, then stream `GET {url}/sse/{id}` with an
     EventSourcePolyfill (it sends the Authorization header and reconnects on a drop).
     Stop: `DELETE {url}/sse/{id}`. `await view.ask(prompt)` does the same from code.
-    `usage`: the token counts the `done` event carried (None if the model reported none).
+    The answer shows as Markdown. Its status ends `done` (or `stopped`), `error` (the
+    server's `error` event, or a failed request) or `cut off` (the stream broke off before
+    `done` and could not resume); `error` says what went wrong, in words. `usage`: the token
+    counts the `done` event carried (None if the model reported none).
     """
 
     def __init__(self, url: str, token: str) -> None:
@@ -177,21 +199,17 @@ class ChatView(_TextCopied):
         self._begin(prompt)
         started = time.monotonic()
         try:
-            async with aiohttp.ClientSession(headers=self._headers) as http:
-                async with http.post(f"{self.url}/new", json={"prompt": prompt}) as response:
-                    body = await response.json()
-                    if response.status != 201:
-                        raise SSEResponseError(
-                            body.get("error", ""), status=response.status, body=json.dumps(body)
-                        )
-                self.answer_id = body["id"]
-                source = EventSourcePolyfill(
-                    f"{self.url}{body['stream_url']}", headers=self._headers
-                )
-                async with source:
-                    async for event in source:
-                        if self._on_event(event, started):
-                            break
+            async with (
+                aiohttp.ClientSession(headers=self._headers) as http,
+                http.post(f"{self.url}/new", json={"prompt": prompt}) as response,
+            ):
+                body = await response.json()
+                if response.status != 201:
+                    raise SSEResponseError(
+                        body.get("error", ""), status=response.status, body=json.dumps(body)
+                    )
+            self.answer_id = body["id"]
+            await self._follow(f"{self.url}{body['stream_url']}", started)
         except aiohttp.ClientConnectorError as exc:
             self._set(status="error", error=server_stopped(exc))
         except (aiohttp.ClientError, SSEResponseError, KeyError, ValueError) as exc:
@@ -227,28 +245,56 @@ class ChatView(_TextCopied):
         self.send.disabled, self.stop.disabled = True, False
         self._set(status="connecting")
 
-    def _on_event(self, event: ServerSentEvent, started: float) -> bool:
-        """Show one event; True when the stream is over."""
+    async def _follow(self, url: str, started: float) -> None:
+        """Stream the answer at `url` as the lab's chat page does: listeners show each event
+        as it is read, in order with the connection's errors; `done` and the server's
+        `error` close the source, which otherwise reconnects."""
+        source = EventSourcePolyfill(url, headers=self._headers)
+        source.on_message = lambda event: self._delta(json.loads(event.data)["delta"], started)
+        source.add_event_listener("done", lambda event: self._end(source, event))
+        source.add_event_listener("error", lambda event: self._end(source, event))
+        source.on_error = lambda: self._cut(source)
+        async with source:
+            async for _event in source:
+                pass  # the listeners show the events; this waits until the source closes
+
+    def _delta(self, text: str, started: float) -> None:
+        elapsed = time.monotonic() - started
+        if self.first_token_s is None:
+            self.first_token_s = elapsed
+        self.deltas += 1
+        self.answer += text
+        if elapsed > self.first_token_s:
+            self.tokens_per_s = (self.deltas - 1) / (elapsed - self.first_token_s)
+        self._set(status="streaming", error=None)  # after a cut: resumed
+
+    def _end(self, source: EventSource, event: ServerSentEvent) -> None:
+        """`done` or the server's `error`: the answer is over (its data may say more)."""
+        source.close()
         data = json.loads(event.data)
-        if event.event == "message":
-            elapsed = time.monotonic() - started
-            if self.first_token_s is None:
-                self.first_token_s = elapsed
-            self.deltas += 1
-            self.answer += data["delta"]
-            if elapsed > self.first_token_s:
-                self.tokens_per_s = (self.deltas - 1) / (elapsed - self.first_token_s)
-            self._set(status="streaming")
-            return False
-        if event.event == "done":
-            reason, usage = data.get("finish_reason"), Usage.of(data.get("usage"))
-            status = "stopped" if reason == "stopped" else "done"
-            self._set(status=status, finish_reason=reason, usage=usage)
-            return True
         if event.event == "error":
             self._set(status="error", error=data.get("message"))
-            return True
-        return False
+            return
+        reason, usage = data.get("finish_reason"), Usage.of(data.get("usage"))
+        status = "stopped" if reason == "stopped" else "done"
+        self._set(status=status, finish_reason=reason, usage=usage)
+
+    def _cut(self, source: EventSource) -> None:
+        """The connection ended before `done`: cut off while the source reconnects with
+        Last-Event-ID, and for good if it cannot (a refused first request is an error)."""
+        if source.ready_state == source.CONNECTING:
+            message = _("the stream was cut off after {deltas} deltas, before `done`; reconnecting")
+            self._set(status="cut off", error=message.format(deltas=self.deltas))
+            return
+        reason = str(source.attempts[-1].error)
+        if self.status != "cut off":
+            self._set(status="error", error=reason)
+            return
+        message = _(
+            "the stream was cut off after {deltas} deltas, before `done`, and could not "
+            "resume: {reason}"
+        )
+        self._set(error=message.format(deltas=self.deltas, reason=reason))
 
     def _set(self, **changes: object) -> None:
         status = self.status
@@ -256,10 +302,7 @@ class ChatView(_TextCopied):
             setattr(self, name, value)
         if self.status != status or self.status != "streaming":
             self._update_text_copy()  # not per delta: once streaming, then at the end
-        self.output.value = (
-            "<div class='sse-lab-answer' style='white-space: pre-wrap'>"
-            f"{html.escape(self.answer)}</div>"
-        )
+        self.output.value = f"<div class='sse-lab-answer'>{answer_html(self.answer)}</div>"
         self.status_line.value = self._status_html()
 
     def _status_html(self) -> str:

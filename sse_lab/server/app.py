@@ -12,7 +12,7 @@ from aiohttp import WSCloseCode, web
 
 from sse_lab.answers import AnswerService, Limits
 from sse_lab.config import Settings, check_store
-from sse_lab.server import chat, demo, openai_api, page, request_log, ws
+from sse_lab.server import chat, demo, openai_api, page, request_log, tabs, ws
 from sse_lab.server.bodies import json_errors
 from sse_lab.server.guards import Guard, GuardedRunner, open_file_limit
 from sse_lab.server.state import (
@@ -41,7 +41,8 @@ def create_app(settings: Settings) -> web.Application:
     app[OPEN_SOCKETS] = set()
     app.cleanup_ctx.append(answer_service)
     app.on_shutdown.append(say_goodbye)
-    for group in (demo, chat, openai_api, request_log, ws, page):
+    # tabs before chat: its `/answers/events` is never taken for an `/answers/{id}`.
+    for group in (demo, tabs, chat, openai_api, request_log, ws, page):
         app.add_routes(group.routes)
     return app
 

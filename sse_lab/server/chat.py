@@ -48,7 +48,8 @@ async def new_answer(request: web.Request) -> web.Response:
 async def answer_info(request: web.Request) -> web.Response:
     """An answer's status and where to stream it, with a fresh stream token: what a page
     that reloads needs to rejoin it, as the token of `POST /new` lasts minutes."""
-    answer = await _own_answer(request)
+    user = require_user(request)
+    answer = await require_own_answer(request, user, request.match_info["id"])
     return json_response(
         {"id": answer.id, "status": answer.status, **_stream_urls(request, answer)}
     )
@@ -58,7 +59,7 @@ async def answer_info(request: web.Request) -> web.Response:
 async def stream_answer(request: web.Request) -> web.StreamResponse:
     """Stream the answer from where this reader left off; 204 when nothing is left."""
     answers = request.app[ANSWERS]
-    answer_id = (await _own_answer(request, stream_token_ok=True)).id
+    answer_id = await _own_answer_id(request, stream_token_ok=True)
     after = parse_last_event_id(request)
     # Decided before the 200: once event_stream has sent the head, no status can follow.
     progress = await answers.store.read(answer_id, after)
@@ -76,7 +77,7 @@ async def stream_answer(request: web.Request) -> web.StreamResponse:
 @routes.delete("/sse/{id}")
 async def stop_answer(request: web.Request) -> web.Response:
     """Stop generating: the answer's readers end with `done`, finish_reason `stopped`."""
-    answer_id = (await _own_answer(request)).id
+    answer_id = await _own_answer_id(request)
     if not await request.app[ANSWERS].stop(answer_id):
         return error_response(409, "this answer had already finished")
     return json_response({"id": answer_id, "finish_reason": "stopped"})
@@ -111,13 +112,17 @@ async def ask(request: web.Request) -> web.StreamResponse:
         await answers.stop(answer.id)
 
 
-async def _own_answer(request: web.Request, *, stream_token_ok: bool = False) -> Answer:
-    """The answer of the URL's `{id}` if the user owns it; 404 alike for others' ids and
-    unknown ones. With `stream_token_ok` (reading, never stopping), a stream token in
-    `?token=` will do."""
+async def _own_answer_id(request: web.Request, *, stream_token_ok: bool = False) -> str:
+    """The `{id}` of the URL if the user owns it; 404 alike for others' ids and unknown ones.
+    With `stream_token_ok` (reading, never stopping), a stream token in `?token=` will do."""
     answer_id = request.match_info["id"]
     user = stream_token_user(request, answer_id) if stream_token_ok else None
-    user = user or require_user(request)
+    await require_own_answer(request, user or require_user(request), answer_id)
+    return answer_id
+
+
+async def require_own_answer(request: web.Request, user: str, answer_id: str) -> Answer:
+    """The answer if `user` owns it; a 404 otherwise, alike for others' ids and unknown ones."""
     answer = await request.app[ANSWERS].store.get(answer_id)
     if answer is None or answer.owner != user:
         raise web.HTTPNotFound(text=f"no answer {shown(answer_id)} for this user")

@@ -4,6 +4,9 @@ The real `openai` SDK works against it, streamed (`stream=True`, SSE chunks endi
 `data: [DONE]`) or not. There is no authentication on /v1: any API key is accepted, as
 the answers are the lab's own public texts. Errors use OpenAI's JSON shape, so the SDK
 raises its usual exceptions (`BadRequestError`, `NotFoundError`, ...) with our message.
+Asked for FAILING_MODEL (config.py) instead, it fails halfway through each answer: a stream
+sends the first half of its chunks, then an `error` object, and ends without [DONE], as a
+provider's stream does when the provider fails mid-answer; a whole answer is a 500.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from sse_lab.config import FAILING_MODEL
 from sse_lab.model import answer_tokens, tokenize
 from sse_lab.server.bodies import ERROR_HEADERS, BadJSON, json_response, read_json
 from sse_lab.server.state import MODEL_STREAMS, SETTINGS
@@ -27,6 +31,13 @@ routes = web.RouteTableDef()
 
 _T = TypeVar("_T")
 _SLOT = "\x00token\x00"  # stands for a token's text in the chunk template (JSON: \u0000...)
+# How FAILING_MODEL fails: OpenAI's error object, the `data` of a stream's last event.
+_FAILURE = {
+    "message": f"{FAILING_MODEL} fails halfway through every answer, on purpose",
+    "type": "server_error",
+    "param": None,
+    "code": None,
+}
 
 
 class _InvalidRequest(Exception):
@@ -82,10 +93,15 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     finish_reason = "stop"
     if chat.max_tokens is not None and len(tokens) > chat.max_tokens:
         tokens, finish_reason = tokens[: chat.max_tokens], "length"
+    failure = _FAILURE if chat.model == FAILING_MODEL else None
+    if failure is not None:
+        tokens = tokens[: len(tokens) // 2]  # what it gets through before it fails
     if chat.stream:
-        return await _stream(request, chat, tokens, finish_reason)
+        return await _stream(request, chat, tokens, finish_reason, failure)
     # A whole answer arrives after the time its stream would take, as with a real model.
     await asyncio.sleep(request.app[SETTINGS].token_delay * len(tokens))
+    if failure is not None:
+        return json_response({"error": failure}, status=500, headers=ERROR_HEADERS)
     message = {"role": "assistant", "content": "".join(tokens), "refusal": None}
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
     return json_response(
@@ -94,9 +110,14 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 
 async def _stream(
-    request: web.Request, chat: _ChatRequest, tokens: list[str], finish_reason: str
+    request: web.Request,
+    chat: _ChatRequest,
+    tokens: list[str],
+    finish_reason: str,
+    failure: dict[str, Any] | None,
 ) -> web.StreamResponse:
-    """Write the answer as `chat.completion.chunk` events, one token each, then `[DONE]`."""
+    """Write the answer as `chat.completion.chunk` events, one token each, then `[DONE]`;
+    with a `failure`, the tokens, then that error object, and the stream ends there."""
     response = web.StreamResponse(headers=SSE_HEADERS)
     await response.prepare(request)
     head = _head(chat, "chat.completion.chunk")
@@ -125,6 +146,9 @@ async def _stream(
             # delays but does not slow down. With 0, this still lets the loop serve others.
             await asyncio.sleep(max(0.0, start + n * delay - loop.time()))
             await response.write(before + _json(token).encode() + after)
+        if failure is not None:
+            await send(_json({"error": failure}))  # no finish_reason, no usage, no [DONE]
+            return response
         await response.write(chunk({}, finish_reason))
         if chat.include_usage:
             await send(_json({**head, "choices": [], "usage": _usage(chat, tokens)}))

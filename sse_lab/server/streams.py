@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -101,27 +102,35 @@ async def end_stream(request: web.Request, response: web.StreamResponse, seconds
 
 
 def batch_bytes(batch: Batch) -> bytes:
-    """A batch as one write: its pieces' events, or a heartbeat comment when it has none;
-    encoded once, for all the readers it is given to."""
+    """A batch as one write (`events_of`), encoded once, for all the readers it is given to."""
     if batch.wire is None:
-        batch.wire = b"".join(map(answer_event, batch.pieces)) if batch.pieces else HEARTBEAT
+        batch.wire = events_of(batch)
     return batch.wire
 
 
-def answer_event(item: Delta | End) -> bytes:
+def events_of(batch: Batch, **tags: str) -> bytes:
+    """A batch's events (with `tags` first in each one's data), or a heartbeat comment when
+    it has none."""
+    if not batch.pieces:
+        return HEARTBEAT
+    encode = partial(answer_event, **tags) if tags else answer_event
+    return b"".join(map(encode, batch.pieces))
+
+
+def answer_event(item: Delta | End, /, **tags: str) -> bytes:
     """An answer's piece as an SSE event: `id: n` and `{"delta": ...}`, then `done` (see
     `done_fields`) or `error` (an end the store does not hold has no `id`: the client's last
-    id stays the last delta's)."""
+    id stays the last delta's). `tags` come first in the data: `answer=ID` on a stream that
+    carries several answers."""
     if isinstance(item, Delta):
-        return ServerSentEvent(data=to_json({"delta": item.text}), id=str(item.seq)).encode()
+        data = to_json({**tags, "delta": item.text})
+        return ServerSentEvent(data=data, id=str(item.seq)).encode()
     if item.outcome.status == "error":
         seq = str(item.seq) if item.kept else None
-        return ServerSentEvent(
-            data=to_json({"message": item.outcome.error}), event="error", id=seq
-        ).encode()
-    return ServerSentEvent(
-        data=to_json(done_fields(item.outcome)), event="done", id=str(item.seq)
-    ).encode()
+        data = to_json({**tags, "message": item.outcome.error})
+        return ServerSentEvent(data=data, event="error", id=seq).encode()
+    data = to_json({**tags, **done_fields(item.outcome)})
+    return ServerSentEvent(data=data, event="done", id=str(item.seq)).encode()
 
 
 def done_fields(outcome: Outcome) -> dict[str, Any]:
@@ -136,10 +145,13 @@ def parse_last_event_id(request: web.Request) -> int:
     `Last-Event-ID` header, else `?lastEventId=` (npm's event-source-polyfill sends it there).
     The header wins when both are sent."""
     raw = request.headers.get("Last-Event-ID", request.query.get("lastEventId", "")).strip()
-    if not raw:
-        return 0
+    return parse_seq(raw, "Last-Event-ID") if raw else 0
+
+
+def parse_seq(raw: str, name: str) -> int:
+    """`raw` as the sequence number a reader saw last, 0 to MAX_SEQ; else a 400 on `name`."""
     # Length first: int() of thousands of digits is slow, and refused beyond 4,300.
     too_long = len(raw) > len(str(MAX_SEQ))
     if too_long or not raw.isascii() or not raw.isdigit() or int(raw) > MAX_SEQ:
-        raise web.HTTPBadRequest(text=f"Last-Event-ID must be a whole number up to {MAX_SEQ}")
+        raise web.HTTPBadRequest(text=f"{name} must be a whole number up to {MAX_SEQ}")
     return int(raw)

@@ -1,5 +1,5 @@
 // The chat page: POST the prompt to /new, then stream its answer from /sse/{id} with
-// the client chosen on the page, so the two can be compared side by side. Every request
+// the client chosen on the page, so the clients can be compared side by side. Every request
 // goes under the page's base, so the page also works behind a proxy's path prefix.
 // The answer shows as Markdown (markdown.js), and survives a reload: the page's link names
 // it and the tab saves what arrived (saved.js), so a reload rejoins the stream where it was.
@@ -9,6 +9,7 @@ import { errorMessage, fetchEventStream } from "./event-stream.js";
 import { renderMarkdown } from "./markdown.js";
 import { forgetAnswer, fromLink, linkAnswer, saveAnswer, savedAnswer } from "./saved.js";
 import { t, translatePage } from "./strings.js";
+import { sharedStream } from "./tabs.js";
 
 const $ = (id) => document.getElementById(id);
 const form = $("ask-form");
@@ -85,12 +86,12 @@ function fetchStream({ stream_url: url, token, lastEventId }, handlers) {
   return fetchEventStream(onServer(url), { headers, ...handlers });
 }
 
-const STREAMS = { eventsource: eventSourceStream, fetch: fetchStream };
+const STREAMS = { eventsource: eventSourceStream, fetch: fetchStream, tabs: sharedStream };
 
-/** The server shows each user their own requests only: ask with the same token. */
-async function showSeenRequest(id, token) {
-  const path = encodeURIComponent(`/sse/${id}`);
-  const response = await fetch(onServer(`/debug/requests?path=${path}`), {
+/** The server shows each user their own requests only: ask with the same token. The last
+ * request to `path`: `/sse/{id}`, or `/answers/events` for the stream all tabs share. */
+async function showSeenRequest(path, token) {
+  const response = await fetch(onServer(`/debug/requests?path=${encodeURIComponent(path)}`), {
     headers: authorization(token),
   });
   const latest = (await response.json()).at(-1);
@@ -154,8 +155,8 @@ async function follow(created) {
   const onOpen = () => {
     opened = true;
     setStatus("streaming");
-    // A view of the logs: the chat works without it.
-    showSeenRequest(created.id, token).catch(() => {});
+    const path = client === "tabs" ? "/answers/events" : `/sse/${created.id}`;
+    showSeenRequest(path, token).catch(() => {}); // a view of the logs: the chat works without it
   };
   try {
     await STREAMS[client]({ ...created, token, lastEventId }, { onOpen, onEvent });

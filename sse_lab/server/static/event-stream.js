@@ -55,12 +55,14 @@ export class EventStreamParser {
   }
 }
 
-/** GET `url` with `headers`, calling `onOpen()` then `onEvent(event)` until the server closes.
- *  Throws with the status and the server's message when the answer is not a stream. */
-export async function fetchEventStream(url, { headers = {}, onOpen, onEvent }) {
+/** GET `url` with `headers`, calling `onOpen()` then `onEvent(event)` until the server closes
+ *  (or `signal` aborts it). Throws with the status and the server's message when the answer
+ *  is not a stream. */
+export async function fetchEventStream(url, { headers = {}, signal, onOpen, onEvent }) {
   const response = await fetch(url, {
     headers: { Accept: "text/event-stream", ...headers },
     cache: "no-store",
+    signal,
   });
   if (response.status === 204) return; // the server says: nothing more to read
   if (!response.ok) throw new Error(await errorMessage(response));

@@ -17,6 +17,10 @@ export const STRINGS = {
       "GET only, no headers: a short-lived token from `POST /new` rides in `?token=`",
     "client.fetch": "`fetch` stream reader",
     "client.fetch.hint": "sends `Authorization: Bearer …`, parses the stream itself",
+    "client.tabs": "One connection for all tabs",
+    "client.tabs.hint":
+      "one tab holds `GET /answers/events` for the answers of every tab and passes them on over a `BroadcastChannel`",
+    "tabs.leader": "This tab holds the shared connection; close it and another tab takes over.",
     "prompt.label": "Prompt",
     "prompt.placeholder": "How does reconnection with Last-Event-ID work?",
     send: "Send",
@@ -33,6 +37,7 @@ export const STRINGS = {
     "error.unknown-answer":
       "the link's answer is unknown to the server, no longer kept, or another user's: ask again",
     usage: "{prompt_tokens} + {completion_tokens} = {total_tokens} tokens",
+    "error.no-locks": "this mode needs the Web Locks API: open the page over https or on localhost",
     "answer.heading": "Answer",
     "seen.heading": "What the server saw",
     "seen.hint": "The stream request's headers, from `/debug/requests` (secrets masked).",
@@ -53,6 +58,10 @@ export const STRINGS = {
       "只能发 GET，不能带请求头：令牌用 `POST /new` 返回的短期令牌，放在 `?token=` 里",
     "client.fetch": "`fetch` 流式读取",
     "client.fetch.hint": "带上 `Authorization: Bearer …` 请求头，自己解析事件流",
+    "client.tabs": "所有标签页共用一个连接",
+    "client.tabs.hint":
+      "由一个标签页持有 `GET /answers/events`，承载所有标签页的回答，再通过 `BroadcastChannel` 转发给各个标签页",
+    "tabs.leader": "共享连接由本标签页持有；关掉它，会有另一个标签页接手。",
     "prompt.label": "提示词",
     "prompt.placeholder": "用 Last-Event-ID 断线重连是怎么实现的？",
     send: "发送",
@@ -69,6 +78,7 @@ export const STRINGS = {
     "error.unknown-answer":
       "链接里的回答在服务器上找不到（不存在、已清理，或属于其他用户），请重新提问",
     usage: "{prompt_tokens} + {completion_tokens} = {total_tokens} 个 token",
+    "error.no-locks": "这种模式需要 Web Locks API：请通过 https 或 localhost 打开本页",
     "answer.heading": "回答",
     "seen.heading": "服务器看到的请求",
     "seen.hint": "流式请求的请求头，来自 `/debug/requests`（敏感信息已打码）。",
