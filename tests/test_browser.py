@@ -8,6 +8,7 @@ Chinese to a browser that prefers it, or with `?lang=zh`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from itertools import pairwise
@@ -26,6 +27,8 @@ pytestmark = pytest.mark.browser
 
 PROMPT = "How does reconnection with Last-Event-ID work?"
 WAIT_MS = 10_000  # the longest any single wait in the browser may take
+# The status line at the end, in Chinese: the finish reason, then the tokens the answer used.
+DONE_IN_CHINESE = re.compile(r"^已完成 · finish_reason: stop · \d+ \+ \d+ = \d+ 个 token$")
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +345,7 @@ def test_in_chinese_the_answer_still_streams(browser: Browser, lab: LabServer, c
 
         assert samples[-1] == "".join(answer_tokens(PROMPT))
         assert len({s for s in samples if s and s != samples[-1]}) >= 3
-        expect(page.locator("#status")).to_have_text("已完成 · finish_reason: stop")
+        expect(page.locator("#status")).to_have_text(DONE_IN_CHINESE)
         expect(page.locator("#seen-request")).to_contain_text("GET /sse/")
 
 

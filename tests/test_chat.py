@@ -200,12 +200,32 @@ async def stream_prefix(lab: LabServer, http: aiohttp.ClientSession, answer_id: 
 
 async def test_another_users_answer_is_not_found(lab, http) -> None:
     answer_id = await ask(lab, http, user="alice")
-    for method in ("GET", "DELETE"):
+    for method, path in (("GET", "sse"), ("DELETE", "sse"), ("GET", "answers")):
         async with http.request(
-            method, f"{lab.url}/sse/{answer_id}", headers=lab.auth_header("bob")
+            method, f"{lab.url}/{path}/{answer_id}", headers=lab.auth_header("bob")
         ) as r:
             assert r.status == 404
             assert "error" in await r.json()
+
+
+async def test_get_answers_id_tells_its_owner_where_to_stream_it_again(lab, http) -> None:
+    # What a page needs after a reload: the answer's status, and a fresh stream token for
+    # its EventSource, since the one POST /new gave lasts minutes.
+    answer_id = await ask(lab, http)
+    whole = await stream(lab, http, answer_id)
+    async with http.get(f"{lab.url}/answers/{answer_id}", headers=lab.auth_header()) as r:
+        assert r.status == 200
+        found = await r.json()
+    assert found.keys() == {"id", "status", "stream_url", "eventsource_url"}
+    assert (found["id"], found["status"]) == (answer_id, "done")
+    assert found["stream_url"] == f"/sse/{answer_id}"
+
+    async with http.get(lab.url + found["eventsource_url"]) as response:  # no header
+        assert fields(await read_events(response)) == fields(whole)
+    # The stream token reads the stream, and only that.
+    token = found["eventsource_url"].partition("?")[2]
+    async with http.get(f"{lab.url}/answers/{answer_id}?{token}") as r:
+        assert r.status == 401
 
 
 async def test_the_token_may_ride_in_the_query_and_is_never_logged(lab, http, caplog) -> None:
@@ -243,6 +263,9 @@ JSON = {"Content-Type": "application/json"}
         ("PUT", "/new", "alice", {"json": {"prompt": "hi"}}, 405),
         ("GET", "/sse/ans_unknown", "alice", {}, 404),
         ("GET", "/sse/ans_unknown", None, {}, 401),
+        ("GET", "/answers/ans_unknown", "alice", {}, 404),
+        ("GET", "/answers/ans_unknown", None, {}, 401),
+        ("GET", "/answers/ans_unknown", "wrong", {}, 401),
         ("GET", "/sse?count=0", None, {}, 400),
         ("GET", "/sse?interval_ms=abc", None, {}, 400),
         ("GET", "/ask", None, {}, 400),

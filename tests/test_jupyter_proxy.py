@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from test_browser import send
+from test_browser import DONE_IN_CHINESE, send
 
 from conftest import Jupyter
 from sse_lab.lab.launch import LabServer, start_server
@@ -137,7 +137,7 @@ def test_the_page_in_chinese_loads_its_strings_through_the_proxy(
     expect(logged_in.locator("#stop")).to_have_text("停止生成")
     send(logged_in, PROMPT, "fetch")
 
-    expect(logged_in.locator("#status")).to_have_text("已完成 · finish_reason: stop")
+    expect(logged_in.locator("#status")).to_have_text(DONE_IN_CHINESE)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The chat design: `POST /new` stores a prompt, `GET /sse/{id}` streams its answer.
 
-Also `GET /ask?prompt=`, the query-string design it replaces, and `DELETE /sse/{id}`.
+Also `GET /answers/{id}` (where to stream it again, for a page that reloads),
+`DELETE /sse/{id}`, and `GET /ask?prompt=`, the query-string design it replaces.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sse_lab.server.auth import issue_stream_token, require_user, stream_token_u
 from sse_lab.server.bodies import BadJSON, error_response, json_response, read_json, shown
 from sse_lab.server.state import ANSWERS, SETTINGS
 from sse_lab.server.streams import batch_bytes, event_stream, parse_last_event_id, stream_head
+from sse_lab.stores.base import Answer
 
 routes = web.RouteTableDef()
 
@@ -36,20 +38,20 @@ async def new_answer(request: web.Request) -> web.Response:
     if len(prompt) > limit:
         return error_response(413, f"the prompt has {len(prompt)} characters; at most {limit}")
     answer = await request.app[ANSWERS].start(user, prompt)
-    # For a client that cannot send headers, such as a browser's EventSource: a token in
-    # the URL that reads this one answer for a few minutes (server/auth.py).
-    token = issue_stream_token(
-        settings.stream_secret, user, answer.id, settings.stream_token_seconds
-    )
-    stream_url = f"/sse/{answer.id}"
+    urls = _stream_urls(request, answer)
     return json_response(
-        {
-            "id": answer.id,
-            "stream_url": stream_url,
-            "eventsource_url": f"{stream_url}?{urlencode({'token': token})}",
-        },
-        status=201,
-        headers={"Location": stream_url},
+        {"id": answer.id, **urls}, status=201, headers={"Location": urls["stream_url"]}
+    )
+
+
+@routes.get("/answers/{id}")
+async def answer_info(request: web.Request) -> web.Response:
+    """An answer's status and where to stream it, with a fresh stream token: what a page
+    that reloads needs to rejoin it, as the token of `POST /new` lasts minutes."""
+    user = require_user(request)
+    answer = await require_own_answer(request, user, request.match_info["id"])
+    return json_response(
+        {"id": answer.id, "status": answer.status, **_stream_urls(request, answer)}
     )
 
 
@@ -119,11 +121,27 @@ async def _own_answer_id(request: web.Request, *, stream_token_ok: bool = False)
     return answer_id
 
 
-async def require_own_answer(request: web.Request, user: str, answer_id: str) -> None:
-    """A 404 unless `user` owns the answer: alike for others' ids and unknown ones."""
+async def require_own_answer(request: web.Request, user: str, answer_id: str) -> Answer:
+    """The answer if `user` owns it; a 404 otherwise, alike for others' ids and unknown ones."""
     answer = await request.app[ANSWERS].store.get(answer_id)
     if answer is None or answer.owner != user:
         raise web.HTTPNotFound(text=f"no answer {shown(answer_id)} for this user")
+    return answer
+
+
+def _stream_urls(request: web.Request, answer: Answer) -> dict[str, str]:
+    """Where to stream `answer`: `stream_url` for a client that sends the Authorization
+    header; `eventsource_url` for one that cannot, such as a browser's EventSource, with a
+    token in the URL that reads this one answer for a few minutes (server/auth.py)."""
+    settings = request.app[SETTINGS]
+    token = issue_stream_token(
+        settings.stream_secret, answer.owner, answer.id, settings.stream_token_seconds
+    )
+    stream_url = f"/sse/{answer.id}"
+    return {
+        "stream_url": stream_url,
+        "eventsource_url": f"{stream_url}?{urlencode({'token': token})}",
+    }
 
 
 async def _stream(request: web.Request, answer_id: str, after: int) -> web.StreamResponse:

@@ -1,9 +1,13 @@
 // The chat page: POST the prompt to /new, then stream its answer from /sse/{id} with
 // the client chosen on the page, so the clients can be compared side by side. Every request
 // goes under the page's base, so the page also works behind a proxy's path prefix.
+// The answer shows as Markdown (markdown.js), and survives a reload: the page's link names
+// it and the tab saves what arrived (saved.js), so a reload rejoins the stream where it was.
 // Its texts come from strings.js, in English or Chinese: `t(key)`.
 
 import { errorMessage, fetchEventStream } from "./event-stream.js";
+import { renderMarkdown } from "./markdown.js";
+import { forgetAnswer, fromLink, linkAnswer, saveAnswer, savedAnswer } from "./saved.js";
 import { t, translatePage } from "./strings.js";
 import { sharedStream } from "./tabs.js";
 
@@ -16,12 +20,15 @@ const stopButton = $("stop");
 const statusLine = $("status");
 const answer = $("answer");
 
-let current = null; // the answer being streamed: { id, token }
+// The answer on the page: { id, token, client, text, lastEventId, end }, `end` its done or
+// error event ({ type, data }) once it came. All but the token is saved (saved.js).
+let shown = null;
+let frame = 0; // the animation frame due to render it, if any
 
 translatePage();
 
 // The fragment never leaves the browser: the link can carry a token, the server's logs cannot.
-tokenInput.value = new URLSearchParams(location.hash.slice(1)).get("token") ?? "";
+tokenInput.value = fromLink("token") ?? "";
 
 function setStatus(state, detail = "") {
   const busy = state === "connecting" || state === "streaming";
@@ -40,11 +47,19 @@ const authorization = (token) => ({ Authorization: `Bearer ${token}` });
  * server's proxy. */
 const onServer = (path) => new URL(path.replace(/^\//, ""), document.baseURI).href;
 
+// The stream modes: each reads an answer, `(created, { onOpen, onEvent }) => Promise`,
+// `created` as POST /new or GET /answers/{id} gave it, with the user's `token` and the
+// `lastEventId` to resume after ("" for the whole answer). The promise settles when the
+// stream ends: resolved, or rejected with what went wrong.
+
 /** The browser's own client: a GET with no headers we choose, so a token rides in the URL:
- * not the user's own, but the short-lived one POST /new put in `eventsource_url`. */
-function eventSourceStream({ eventsource_url: url }, { onOpen, onEvent }) {
+ * not the user's own, but the short-lived one in `eventsource_url`. So does the id to resume
+ * after, as `?lastEventId=` (the header is EventSource's own, sent when it reconnects). */
+function eventSourceStream({ eventsource_url: url, lastEventId }, { onOpen, onEvent }) {
+  const address = new URL(onServer(url));
+  if (lastEventId) address.searchParams.set("lastEventId", lastEventId);
   return new Promise((resolve, reject) => {
-    const source = new EventSource(onServer(url));
+    const source = new EventSource(address);
     const finish = (event) => {
       source.close(); // else it reconnects, and the server answers 204
       onEvent(event);
@@ -63,10 +78,15 @@ function eventSourceStream({ eventsource_url: url }, { onOpen, onEvent }) {
   });
 }
 
-/** The polyfill's way: fetch() sends the Authorization header on the stream's GET. */
-function fetchStream({ stream_url: url, token }, handlers) {
-  return fetchEventStream(onServer(url), { headers: authorization(token), ...handlers });
+/** The polyfill's way: fetch() sends the Authorization header on the stream's GET, and
+ * `Last-Event-ID` to resume. */
+function fetchStream({ stream_url: url, token, lastEventId }, handlers) {
+  const headers = authorization(token);
+  if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+  return fetchEventStream(onServer(url), { headers, ...handlers });
 }
+
+const STREAMS = { eventsource: eventSourceStream, fetch: fetchStream, tabs: sharedStream };
 
 /** The server shows each user their own requests only: ask with the same token. The last
  * request to `path`: `/sse/{id}`, or `/answers/events` for the stream all tabs share. */
@@ -99,34 +119,105 @@ async function ask(prompt, token, client) {
   });
   if (!response.ok) throw new Error(await errorMessage(response));
   const created = await response.json(); // { id, stream_url, eventsource_url }
-  const { id } = created;
-  current = { id, token };
-  answer.dataset.answerId = id;
-  let ended = false;
+  show({ id: created.id, token, client, text: "", lastEventId: "", end: null });
+  await follow(created);
+}
+
+/** Rejoin the answer the page's link names: show what this tab saved of it before a reload
+ * (a new tab has nothing saved, and reads it from the start), then stream the rest. An
+ * answer saved with its end is shown as it was, with no request. */
+async function rejoin(id, token) {
+  const fresh = { client: form.elements.client.value, text: "", lastEventId: "" };
+  const saved = savedAnswer(id) ?? fresh;
+  form.elements.client.value = saved.client;
+  show({ end: null, ...saved, id, token });
+  if (shown.end) return showEnd(shown.end);
+  setStatus("connecting");
+  // A fresh stream token: the one POST /new gave lasts minutes.
+  const response = await fetch(onServer(`/answers/${encodeURIComponent(id)}`), {
+    headers: authorization(token),
+  });
+  if (response.status === 404) {
+    forgetAnswer();
+    delete answer.dataset.answerId;
+    return setStatus("error", `404: ${t("error.unknown-answer")}`);
+  }
+  if (!response.ok) throw new Error(await errorMessage(response));
+  await follow(await response.json()); // { id, status, stream_url, eventsource_url }
+}
+
+/** Stream the shown answer after its last event to its end, with its client. A resume that
+ * gets no stream (the saved id is past the answer's end: 204, or 400 while it runs) reads
+ * the answer again from the start, replacing the text. */
+async function follow(created) {
+  const { token, client, lastEventId } = shown;
+  let opened = false;
   const onOpen = () => {
+    opened = true;
     setStatus("streaming");
-    const path = client === "tabs" ? "/answers/events" : `/sse/${id}`;
+    const path = client === "tabs" ? "/answers/events" : `/sse/${created.id}`;
     showSeenRequest(path, token).catch(() => {}); // a view of the logs: the chat works without it
   };
-  const onEvent = ({ type, data }) => {
-    const payload = JSON.parse(data);
-    if (type === "message") answer.append(payload.delta);
-    else if (type === "done") {
-      ended = true;
-      const reason = payload.finish_reason;
-      setStatus(reason === "stopped" ? "stopped" : "done", `finish_reason: ${reason}`);
-    } else if (type === "error") {
-      ended = true;
-      setStatus("error", payload.message);
-    }
-  };
-  const stream = { eventsource: eventSourceStream, fetch: fetchStream, tabs: sharedStream }[client];
-  await stream({ ...created, token }, { onOpen, onEvent });
-  if (!ended) setStatus("error", t("error.no-done"));
+  try {
+    await STREAMS[client]({ ...created, token, lastEventId }, { onOpen, onEvent });
+  } catch (error) {
+    if (opened || !lastEventId) throw error;
+  }
+  if (!opened && lastEventId) {
+    Object.assign(shown, { text: "", lastEventId: "" });
+    return follow(created);
+  }
+  if (!shown.end) setStatus("error", t("error.no-done"));
+}
+
+function onEvent({ type, data, lastEventId }) {
+  shown.lastEventId = lastEventId;
+  if (type === "message") {
+    shown.text += JSON.parse(data).delta;
+    renderSoon();
+  } else if (type === "done" || type === "error") {
+    shown.end = { type, data };
+    render();
+    showEnd(shown.end);
+  }
+}
+
+/** The status line for the answer's end: its finish reason and, when the server counts
+ * them, the tokens it used; or the server's error. */
+function showEnd({ type, data }) {
+  const payload = JSON.parse(data);
+  if (type === "error") return setStatus("error", payload.message);
+  const reason = payload.finish_reason;
+  const usage = payload.usage ? ` · ${t("usage", payload.usage)}` : "";
+  setStatus(reason === "stopped" ? "stopped" : "done", `finish_reason: ${reason}${usage}`);
+}
+
+/** Put `record` on the page, and its id in the page's link. */
+function show(record) {
+  shown = record;
+  answer.dataset.answerId = record.id;
+  linkAnswer(record.id);
+  render();
+}
+
+/** Render and save the shown answer at the next animation frame: once a frame at most,
+ * however many deltas came since the last. */
+function renderSoon() {
+  frame ||= requestAnimationFrame(render);
+}
+
+/** Render the shown answer from its whole text (the DOM's text is that text: see
+ * markdown.js), and save it with the id of the last event it holds. */
+function render() {
+  cancelAnimationFrame(frame);
+  frame = 0;
+  if (answer.textContent !== shown.text) answer.replaceChildren(renderMarkdown(shown.text));
+  saveAnswer(shown);
 }
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
+  forgetAnswer();
   answer.replaceChildren();
   delete answer.dataset.answerId;
   clearSeenRequest();
@@ -140,7 +231,7 @@ form.addEventListener("submit", (event) => {
 // Stop the work, not only the display: the server ends the stream with finish_reason "stopped".
 stopButton.addEventListener("click", async () => {
   stopButton.disabled = true;
-  const { id, token } = current;
+  const { id, token } = shown;
   const response = await fetch(onServer(`/sse/${id}`), {
     method: "DELETE",
     headers: authorization(token),
@@ -152,3 +243,8 @@ stopButton.addEventListener("click", async () => {
 promptInput.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
 });
+
+const linked = fromLink("answer");
+if (linked) {
+  rejoin(linked, tokenInput.value.trim()).catch((error) => setStatus("error", error.message));
+}

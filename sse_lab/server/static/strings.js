@@ -1,6 +1,6 @@
 // Every text the chat page shows, in English and in Chinese, and the language it shows them
 // in: `?lang=zh` or `?lang=en` in the page's URL, else the browser's first language.
-// In a text, `backticks` mark code, shown in <code>.
+// In a text, `backticks` mark code, shown in <code>; `{name}` is a value `t` fills in.
 
 export const STRINGS = {
   en: {
@@ -34,6 +34,9 @@ export const STRINGS = {
     "status.reconnecting": "reconnecting",
     "error.connection": "connection failed",
     "error.no-done": "the stream ended before its done event",
+    "error.unknown-answer":
+      "the link's answer is unknown to the server, no longer kept, or another user's: ask again",
+    usage: "{prompt_tokens} + {completion_tokens} = {total_tokens} tokens",
     "error.no-locks": "this mode needs the Web Locks API: open the page over https or on localhost",
     "answer.heading": "Answer",
     "seen.heading": "What the server saw",
@@ -72,6 +75,9 @@ export const STRINGS = {
     "status.reconnecting": "断线重连中",
     "error.connection": "连接失败",
     "error.no-done": "事件流在 done 事件之前就断开了",
+    "error.unknown-answer":
+      "链接里的回答在服务器上找不到（不存在、已清理，或属于其他用户），请重新提问",
+    usage: "{prompt_tokens} + {completion_tokens} = {total_tokens} 个 token",
     "error.no-locks": "这种模式需要 Web Locks API：请通过 https 或 localhost 打开本页",
     "answer.heading": "回答",
     "seen.heading": "服务器看到的请求",
@@ -93,11 +99,12 @@ export const language = pickLanguage(
   navigator.languages,
 );
 
-/** The text of `key` in the page's language; an unknown key is a bug, and says so. */
-export function t(key) {
+/** The text of `key` in the page's language, each `{name}` in it replaced by `values[name]`;
+ *  an unknown key is a bug, and says so. */
+export function t(key, values = {}) {
   const text = STRINGS[language][key];
   if (text === undefined) throw new Error(`no text for "${key}" in strings.js`);
-  return text;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? "?"));
 }
 
 /** `element`'s children: the text of `key`, its `backticked` parts in <code>. */

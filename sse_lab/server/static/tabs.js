@@ -23,14 +23,16 @@ const streams = new Map(); // the leader's streams, one per user: token → Shar
 let joined = false;
 let leading = false;
 
-/** Stream the answer of `POST /new` (`id`) through the leader tab, like chat.js's other
- *  stream functions: `onOpen()`, `onEvent(event)` for each event, settled at its end. */
-export function sharedStream({ id, token }, { onOpen, onEvent }) {
+/** Stream the answer of `POST /new` (`id`) through the leader tab, after `lastEventId` (a
+ *  page that rejoins has the events up to it), like chat.js's other stream functions:
+ *  `onOpen()`, `onEvent(event)` for each event, settled at its end. */
+export function sharedStream({ id, token, lastEventId }, { onOpen, onEvent }) {
   if (!navigator.locks) return Promise.reject(new Error(t("error.no-locks")));
   join();
+  const seq = Number(lastEventId) || 0;
   return new Promise((resolve, reject) => {
-    mine.set(id, { token, seq: 0, opened: false, onOpen, onEvent, resolve, reject });
-    send({ kind: "follow", answer: id, after: 0, token });
+    mine.set(id, { token, seq, opened: false, onOpen, onEvent, resolve, reject });
+    send({ kind: "follow", answer: id, after: seq, token });
   });
 }
 
@@ -137,7 +139,8 @@ class SharedStream {
         },
         onEvent: (event) => controller.signal.aborted || this.#pass(event),
       });
-      if (!began) this.#forget(answers); // 204: the server has nothing more of them
+      // 204: the tabs have seen the end of them all (a rejoin's cursor past the end).
+      if (!began) this.#fail(answers, t("error.no-done"));
     } catch (error) {
       if (controller.signal.aborted) return; // reopened with another set of answers
       if (!(error instanceof TypeError)) return this.#fail(answers, error.message); // refused
