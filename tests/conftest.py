@@ -18,7 +18,9 @@ import aiohttp
 import httpx
 import pytest
 from aiohttp import web
+from IPython.core.interactiveshell import InteractiveShell
 from playwright.sync_api import Browser, sync_playwright
+from traitlets.config import Config
 
 from sse_lab.lab.i18n import language, use_language
 from sse_lab.lab.launch import LabServer, start_server
@@ -105,6 +107,17 @@ def said(request: pytest.FixtureRequest) -> Iterator[Said]:
         yield Said(request.param)
     finally:
         use_language("en")
+
+
+@pytest.fixture
+def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    """A real IPython shell, as a notebook's kernel runs cells, its history in memory: for
+    the checks that look at the learner's latest cell (failed_definition_problem)."""
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path))
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    yield InteractiveShell.instance(config=config)
+    InteractiveShell.clear_instance()
 
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "notebooks" / "solutions"

@@ -5,12 +5,9 @@ chinese)` is what the check prints in that run's language."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from traitlets.config import Config
 
 from conftest import SOLUTIONS, load_solution
 from sse_lab import ServerSentEvent
@@ -183,16 +180,6 @@ def test_a_type_field_instead_of_event_is_told_the_field_name(capsys, said) -> N
         in out
     )
     assert said("an event's type goes in an `event:` line", "事件类型要写在 `event:` 行里") in out
-
-
-@pytest.fixture
-def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    """A real IPython shell, as a notebook's kernel runs cells, its history in memory."""
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path))
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    yield InteractiveShell.instance(config=config)
-    InteractiveShell.clear_instance()
 
 
 def check_in(shell: InteractiveShell) -> object:
