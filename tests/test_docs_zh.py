@@ -28,7 +28,7 @@ def test_the_chinese_readme_names_every_notebook_and_make_target_of_the_english_
     text = section(english, "Two commands") + section(english, "The learning path")
     notebooks = set(re.findall(r"`(\d\d-[a-z0-9-]+)`", text))
     targets = set(re.findall(r"make (\w+)", text))
-    assert len(notebooks) == 8 and {"lab", "test"} <= targets
+    assert len(notebooks) == 9 and {"lab", "test"} <= targets
     chinese = README_ZH.read_text()
     assert [name for name in sorted(notebooks) if name not in chinese] == []
     assert [target for target in sorted(targets) if f"make {target}" not in chinese] == []
