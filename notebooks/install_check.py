@@ -85,8 +85,8 @@ def check_widgets() -> bool:
 
 
 def check_programs() -> None:
-    """The programs notebook 07 drives: a missing one is a warning (only its sections need it),
-    with what it enables and the command that installs it."""
+    """The programs notebooks 07 and 08 drive: a missing one is a warning (only its sections
+    need it), with what it enables and the command that installs it."""
     from sse_lab.services.programs import PROGRAMS, install_command, is_installed
 
     for program in PROGRAMS:

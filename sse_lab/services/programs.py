@@ -1,8 +1,8 @@
-"""The programs from outside Python that notebook 07 drives, and what each one enables.
+"""The programs from outside Python that notebooks 07 and 08 drive, and what each enables.
 
 `make lab` and `make test` run `python -m sse_lab.services.programs --install`: the missing
 ones are installed where we may (root and apt-get); elsewhere it says which sections of 07
-will not run, and the one command that fixes it. Notebook 00's set-up check lists them too.
+and 08 will not run, and the one command that fixes it. Notebook 00's set-up check lists them too.
 A font for Chinese in the plots, not a command so not in PROGRAMS, is installed (or named)
 in the same step, and has its line in that check.
 """
@@ -22,7 +22,7 @@ from sse_lab.services.process import MissingProgram, find_program
 
 @dataclass(frozen=True, slots=True)
 class Program:
-    """A command, the Debian package that brings it, and the part of 07 that needs it."""
+    """A command, the Debian package that brings it, and the parts of 07 and 08 that need it."""
 
     command: str
     debian_package: str
@@ -31,10 +31,17 @@ class Program:
 
 PROGRAMS = (
     Program(
-        "nginx", "nginx", "a real proxy in front of the server (07 sections 1, 2, 4; HTTP/2 in 3)"
+        "nginx",
+        "nginx",
+        "a real proxy in front of the server (07 sections 1, 2, 4; HTTP/2 in 3; 08 sections 4, 5)",
     ),
     Program("openssl", "openssl", "the certificate for HTTP/2 through nginx (07 section 3)"),
-    Program("chromium", "chromium", "six connections per origin in a real browser (07 section 3)"),
+    Program(
+        "chromium",
+        "chromium",
+        "a real browser: six connections per origin (07 section 3), reload and tabs (08 sections"
+        " 1, 2)",
+    ),
     Program("redis-server", "redis-server", "several workers sharing answers (07 section 4)"),
 )
 
@@ -98,7 +105,7 @@ def install(packages: list[str]) -> None:
 
 def report(programs: list[Program]) -> str:
     """What will not run without `programs`, and the command that fixes it."""
-    lines = [f"This machine lacks {len(programs)} program(s) notebook 07 uses:"]
+    lines = [f"This machine lacks {len(programs)} program(s) notebooks 07 and 08 use:"]
     lines += [f"  {program.command}: {program.enables}" for program in programs]
     lines.append(f"Everything else runs. To run those sections too: {install_command(programs)}")
     return "\n".join(lines)
