@@ -198,3 +198,15 @@ async def test_the_lab_streams_a_chinese_answer_as_utf8(
     assert "".join(deltas) == CHINESE_TEXT["reconnection"]
     assert all(delta.encode() in body for delta in deltas)  # as UTF-8 bytes,
     assert b"\\u" not in body  # never as \u escapes
+
+
+@pytest.mark.parametrize("prompt", ["Show me an answer in Markdown", "用 Markdown 写一个示例"])
+def test_a_markdown_question_gets_markdown_to_render_while_it_streams(prompt: str) -> None:
+    tokens = answer_tokens(prompt)
+    text = "".join(tokens)
+    assert text.startswith("## ")
+    assert text.count("```") == 2  # one fenced block: open for a while as it streams
+    assert "\n- `data`" in text
+    assert "<b>" in text  # HTML that a renderer must show as text
+    fence_opened = next(n for n in range(len(tokens)) if "```" in "".join(tokens[: n + 1]))
+    assert fence_opened < len(tokens) // 2  # a stream shows the open fence for many tokens

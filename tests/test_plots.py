@@ -22,7 +22,14 @@ from matplotlib.transforms import Bbox
 
 from sse_lab.clients import Attempt
 from sse_lab.lab import plots
-from sse_lab.lab.plots import plot_arrivals, plot_reconnections, plot_served_by, plot_url_limit
+from sse_lab.lab.plots import (
+    GAP_FLOOR_MS,
+    plot_arrivals,
+    plot_gaps,
+    plot_reconnections,
+    plot_served_by,
+    plot_url_limit,
+)
 
 PIXEL = 1.0  # how far outside its axes an element may reach: a rounding error, no more
 
@@ -47,6 +54,12 @@ URL_SIZES = [(12 + 2**k, 200 if 12 + 2**k <= 8190 else 414) for k in range(3, 15
 HELPERS: dict[str, Callable[[], Figure]] = {
     "plot_arrivals": lambda: plot_arrivals(
         {"streamed": [0.1, 0.2, 0.3], "all at once": [0.3, 0.3, 0.3]}
+    ),
+    "plot_gaps": lambda: plot_gaps(
+        {
+            "straight": [0.06 + 0.05 * n for n in range(40)],
+            "through a buffering proxy": [2.1] * 40,
+        }
     ),
     "plot_reconnections": lambda: plot_reconnections(
         {"retry: 300": reconnecting(0.3), "retry: 1000": reconnecting(1.0, t0=50.0)}
@@ -275,3 +288,17 @@ def test_a_chinese_title_and_legend_draw_every_glyph() -> None:
     assert font_name in ax.title.get_fontfamily()
     font = get_font(findfont(FontProperties(family=font_name), fallback_to_default=False))
     assert all(font.get_char_index(ord(character)) for character in ax.get_title())
+
+
+def test_plot_gaps_shows_a_buffered_stream_as_one_long_wait_then_the_floor() -> None:
+    straight = [0.06 + 0.05 * n for n in range(40)]
+    figure = plot_gaps({"straight": straight, "buffered": [2.1] * 40})
+    (ax,) = figure.axes
+    paced, buffered = ax.get_lines()[:2]
+    assert list(paced.get_xdata()) == list(range(1, 41))
+    assert paced.get_ydata()[0] == pytest.approx(60)  # the time to the first delta, in ms
+    assert list(paced.get_ydata()[1:]) == pytest.approx([50] * 39)
+    assert buffered.get_ydata()[0] == pytest.approx(2100)
+    assert set(buffered.get_ydata()[1:]) == {GAP_FLOOR_MS}  # gaps of 0, drawn on the floor
+    assert ax.get_yscale() == "log"
+    assert min(pixels_of_each_series(figure).values()) > 50

@@ -1,5 +1,5 @@
-"""The matplotlib pictures notebooks share: when events arrived, how a client reconnected,
-and where a URL grows too long.
+"""The matplotlib pictures notebooks share: when events arrived, the gaps between them, how a
+client reconnected, and where a URL grows too long.
 
 Each helper draws on a Figure (or Axes) it is given or makes one, and sets its axes' limits
 from everything it draws, so that no part of the data falls outside the picture.
@@ -12,6 +12,7 @@ matplotlib's settings (`plt.rcdefaults()`, a style) calls `use_cjk_fonts()` agai
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from matplotlib.axes import Axes
@@ -28,6 +29,7 @@ __all__ = [
     "CJK_FONTS",
     "cjk_fonts",
     "plot_arrivals",
+    "plot_gaps",
     "plot_reconnections",
     "plot_served_by",
     "plot_url_limit",
@@ -80,6 +82,60 @@ def plot_arrivals(
     ax.grid(alpha=0.3)
     if len(series) > 1:
         ax.legend()
+    return figure
+
+
+GAP_FLOOR_MS = 0.1  # gaps shorter than this are drawn on it: "arrived together"
+
+
+def plot_gaps(
+    series: Mapping[str, Sequence[float]],
+    *,
+    title: str = "The wait before each delta",
+    ax: Axes | None = None,
+) -> Figure:
+    """For each series of arrival times (seconds since the request), the wait before each
+    event in milliseconds, on a log scale: the first is the time to the first event, the
+    rest the gaps between events. A stream keeps an even pace; a buffering proxy shows one
+    long first wait, then gaps of nothing, drawn on a floor line (`GAP_FLOOR_MS`)."""
+    figure, ax = _figure_and_axes(ax, figsize=(7, 3.4))
+    longest = GAP_FLOOR_MS
+    for n, (label, times) in enumerate(series.items()):
+        ordered = sorted(times)
+        gaps = [1000 * (later - earlier) for earlier, later in pairwise([0.0, *ordered])]
+        shown = [max(gap, GAP_FLOOR_MS) for gap in gaps]
+        longest = max(longest, *shown) if shown else longest
+        style, width = _series_style(n)
+        ax.plot(
+            range(1, len(shown) + 1),
+            shown,
+            marker="o",
+            markersize=3,
+            label=label,
+            linestyle=style,
+            linewidth=width,
+        )
+    ax.axhline(GAP_FLOOR_MS, color="gray", linestyle=":", linewidth=1)
+    ax.set_yscale("log")
+    ax.set_ylim(GAP_FLOOR_MS / 10, longest * 4)  # room under the floor for its label
+    ax.set_xlim(left=0)
+    ax.annotate(
+        f"≤ {GAP_FLOOR_MS} ms: arrived together",
+        (1, GAP_FLOOR_MS),
+        xycoords=("axes fraction", "data"),
+        xytext=(-4, -3),
+        textcoords="offset points",
+        ha="right",
+        va="top",
+        fontsize="small",
+        color="gray",
+    )
+    ax.set_xlabel("delta number (1: the time to the first delta)")
+    ax.set_ylabel("ms waited before it")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(loc="upper right")
     return figure
 
 
