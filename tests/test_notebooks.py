@@ -20,8 +20,8 @@ def code_cells(path: Path) -> list[str]:
     return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
 
 
-def test_the_workbook_has_its_eight_notebooks_in_teaching_order() -> None:
-    assert [path.name[:2] for path in ENGLISH] == ["00", "01", "02", "03", "04", "05", "06", "07", "08"]
+def test_the_workbook_has_its_nine_notebooks_in_teaching_order() -> None:
+    assert [path.name[:2] for path in ENGLISH] == [f"{n:02d}" for n in range(9)]
 
 
 def test_the_chinese_notebooks_are_twins_of_english_ones() -> None:
